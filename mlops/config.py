@@ -1,0 +1,598 @@
+"""The stack config schema: every `mlops:` key, its description, its default and its checks.
+
+Data flows one way: the raw `mlops:` keys of a stack (from `pulumi.Config` under `pulumi up`,
+or from `Pulumi.<stack>.yaml` for the offline tools) are layered over the blueprint and tier
+defaults, validated here into a frozen `StackSettings`, and only then handed to a blueprint.
+Every problem is reported at once, before any resource exists.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic.alias_generators import to_camel
+
+NAMESPACE = "mlops"
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+Blueprint = Literal["sagemaker", "azureml", "onprem"]
+Environment = Literal["dev", "staging", "prod"]
+
+# Keys whose values are credentials: they must be stored with `pulumi config set --secret`.
+SECRET_KEYS: dict[str, str] = {
+    "releaseToken": "token the release trigger uses to start the CI release workflow",
+}
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        alias_generator=to_camel,
+        populate_by_name=True,
+        frozen=True,
+        use_attribute_docstrings=True,
+    )
+
+
+class NetworkSettings(_Model):
+    mode: Literal["public", "private"] = "public"
+    """`private` puts jobs and endpoints in private subnets/endpoints with no public access."""
+    cidr: str = Field("10.40.0.0/16", pattern=r"^\d{1,3}(\.\d{1,3}){3}/(1[6-9]|2[0-4])$")
+    """Address range of the stack's network (a /16 to /24), used when mode is private."""
+
+
+class TrainingSettings(_Model):
+    instance_type: str = "ml.m5.large"
+    """Training instance or VM size (AWS `ml.*`, Azure `Standard_*`; on-prem it is ignored)."""
+    instance_count: int = Field(1, ge=1, le=64)
+    """Instances per training job."""
+    max_nodes: int = Field(2, ge=1, le=100)
+    """Upper bound of the training cluster (Azure ML and Kubernetes); it always scales to zero."""
+    spot: bool = False
+    """Train on spot / low-priority capacity (cheaper, may be interrupted)."""
+    max_runtime_minutes: int = Field(120, ge=5, le=7 * 24 * 60)
+    """A training job is stopped after this many minutes."""
+    cpu: str = Field("1", pattern=r"^\d+(\.\d+)?m?$")
+    """CPU request of a training pod (on-prem)."""
+    memory: str = Field("2Gi", pattern=r"^\d+(Mi|Gi)$")
+    """Memory request of a training pod (on-prem)."""
+
+
+class EndpointSettings(_Model):
+    mode: Literal["realtime", "serverless"] = "serverless"
+    """`realtime` keeps instances running; `serverless` scales to zero between requests."""
+    instance_type: str = "ml.m5.large"
+    """Serving instance or VM size (AWS `ml.*`, Azure `Standard_*`; on-prem uses cpu/memory)."""
+    min_instances: int = Field(1, ge=0, le=100)
+    """Fewest instances (replicas) the autoscaler keeps; 0 means scale to zero."""
+    max_instances: int = Field(2, ge=1, le=100)
+    """Most instances (replicas) the autoscaler may add."""
+    target_invocations_per_instance: int = Field(100, ge=1, le=100_000)
+    """Autoscaling target: invocations per instance per minute."""
+    serverless_memory_mb: Literal[1024, 2048, 3072, 4096, 5120, 6144] = 2048
+    """Memory of a serverless endpoint."""
+    serverless_max_concurrency: int = Field(5, ge=1, le=200)
+    """Concurrent invocations a serverless endpoint accepts."""
+    cpu: str = Field("500m", pattern=r"^\d+(\.\d+)?m?$")
+    """CPU request of a serving pod (on-prem)."""
+    memory: str = Field("1Gi", pattern=r"^\d+(Mi|Gi)$")
+    """Memory request of a serving pod (on-prem)."""
+    capture_percent: int = Field(100, ge=0, le=100)
+    """Share of requests and responses captured for monitoring."""
+
+
+RollbackAlarm = Literal["errors5xx", "latency", "invocationErrors"]
+
+
+class RolloutSettings(_Model):
+    strategy: Literal["all-at-once", "canary", "linear"] = "all-at-once"
+    """How traffic moves to a new model version."""
+    traffic_step_percent: int = Field(10, ge=1, le=50)
+    """Canary share, or the size of each linear step, in percent of traffic."""
+    bake_minutes: int = Field(5, ge=0, le=180)
+    """Minutes each step is watched before traffic moves on."""
+    auto_rollback: bool = True
+    """Roll back automatically when a rollback alarm fires during the rollout."""
+    alarms: tuple[RollbackAlarm, ...] = ("errors5xx", "latency", "invocationErrors")
+    """Alarms that roll a release back."""
+    latency_threshold_ms: int = Field(500, ge=1, le=60_000)
+    """Model latency (p99, ms) above which the latency alarm fires."""
+
+
+class ApprovalSettings(_Model):
+    mode: Literal["auto", "manual"] = "auto"
+    """`auto` approves a version that passes the quality gate; `manual` waits for a person."""
+
+
+class ScheduleSettings(_Model):
+    cron: str = "0 3 * * 1"
+    """When continuous training runs: a 5-field cron expression in UTC."""
+    data_trigger: bool = True
+    """Also start training when new raw data lands in the artifact store."""
+
+
+class DriftSettings(_Model):
+    threshold: float = Field(0.2, gt=0, le=10)
+    """Population stability index per feature above which drift is raised."""
+    check_cron: str = "0 * * * *"
+    """When captured traffic is compared with the training baseline (5-field cron, UTC)."""
+
+
+class GateSettings(_Model):
+    metric: Literal["roc_auc", "accuracy", "f1"] = "roc_auc"
+    """Metric the quality gate compares."""
+    minimum: float = Field(0.9, ge=0, le=1)
+    """A model whose metric is below this is not registered."""
+    max_regression: float = Field(0.01, ge=0, le=1)
+    """A model may trail the current champion by at most this much."""
+
+
+class BudgetSettings(_Model):
+    monthly_usd: float = Field(200, gt=0, le=10_000_000)
+    """Monthly spending limit of the stack, in US dollars."""
+    alert_percents: tuple[int, ...] = (50, 80, 100)
+    """Alert when spend (actual or forecast) crosses these percentages of the limit."""
+
+
+class PromotionSettings(_Model):
+    target: str | None = Field(None, pattern=r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
+    """Stack that approved versions are promoted to next (e.g. `acme-prod`); unset: none."""
+    target_account: str | None = Field(None, pattern=r"^(\d{12}|[0-9a-f-]{36})$")
+    """AWS account id or Azure subscription id of the target, given read access to the registry."""
+
+
+class ReleaseSettings(_Model):
+    provider: Literal["none", "github", "azuredevops"] = "none"
+    """CI system the release trigger starts."""
+    repository: str | None = Field(None, pattern=r"^[\w.-]+/[\w.-]+$")
+    """`owner/repo` (GitHub) or `organization/project` (Azure DevOps)."""
+    event_type: str = "mlops-release"
+    """Event name sent to the CI system (GitHub `repository_dispatch` type)."""
+
+
+class TrackingSettings(_Model):
+    enabled: bool = True
+    """Run experiment tracking (MLflow). May be off in dev to save cost."""
+    size: Literal["Small", "Medium", "Large"] = "Small"
+    """Size of the managed tracking server where the platform has sizes."""
+
+
+class StoreSettings(_Model):
+    protect: bool = False
+    """Protect stateful stores (`protect` and `retain_on_delete`): `pulumi destroy` keeps them."""
+    noncurrent_days: int = Field(90, ge=1, le=3650)
+    """Days a replaced object version is kept before it expires."""
+
+
+class KubernetesSettings(_Model):
+    context: str | None = None
+    """kubeconfig context of the cluster (on-prem); unset: the current context."""
+    namespace_prefix: str = Field("mlops", pattern=r"^[a-z][a-z0-9-]{0,30}$")
+    """Prefix of the namespaces the stack creates."""
+    storage_class: str | None = None
+    """StorageClass of persistent volumes; unset: the cluster default."""
+    ingress_domain: str = Field("mlops.internal", pattern=r"^[a-z0-9.-]+$")
+    """DNS suffix for the endpoint and MLflow ingress hosts."""
+    cluster_issuer: str = "internal-ca"
+    """cert-manager ClusterIssuer that signs the ingress certificates."""
+
+
+class Suppression(_Model):
+    control: str = Field(pattern=r"^[A-Z]+-[A-Z0-9]+(-[A-Z0-9]+)*$")
+    """Id of the control that is waived for this stack."""
+    justification: str = Field(min_length=10)
+    """Why the control does not apply; shown in the plan and the docs."""
+
+
+class StackSettings(_Model):
+    """A validated stack. Built only by `validate_settings`."""
+
+    blueprint: Blueprint
+    """Platform blueprint: sagemaker (AWS), azureml (Azure) or onprem (Kubernetes)."""
+    client: str = Field(pattern=r"^[a-z][a-z0-9]{1,19}$")
+    """Short client name (lowercase letters and digits), used in every resource name."""
+    environment: Environment
+    """Environment tier; it sets the defaults of every other key."""
+    region: str = "us-east-1"
+    """AWS region or Azure location (ignored on-prem)."""
+    tags: dict[str, str] = Field(default_factory=dict)
+    """Extra tags or labels on every resource (client, environment and blueprint are added)."""
+    network: NetworkSettings = NetworkSettings()
+    training: TrainingSettings = TrainingSettings()
+    endpoint: EndpointSettings = EndpointSettings()
+    rollout: RolloutSettings = RolloutSettings()
+    approval: ApprovalSettings = ApprovalSettings()
+    schedule: ScheduleSettings = ScheduleSettings()
+    drift: DriftSettings = DriftSettings()
+    gate: GateSettings = GateSettings()
+    budget: BudgetSettings = BudgetSettings()
+    model: str | None = Field(None, pattern=r"^[1-9]\d{0,5}$")
+    """Registered model version to serve (e.g. `3`); unset means no endpoint yet."""
+    promotion: PromotionSettings = PromotionSettings()
+    release: ReleaseSettings = ReleaseSettings()
+    release_token: str | None = None
+    """Secret token for the CI system (`pulumi config set --secret mlops:releaseToken ...`)."""
+    tracking: TrackingSettings = TrackingSettings()
+    stores: StoreSettings = StoreSettings()
+    kubernetes: KubernetesSettings = KubernetesSettings()
+    suppressions: tuple[Suppression, ...] = ()
+    """Controls waived for this stack, each with a justification."""
+
+    @property
+    def prefix(self) -> str:
+        """`<client>-<environment>`: the start of every resource name."""
+        return f"{self.client}-{self.environment}"
+
+    @property
+    def all_tags(self) -> dict[str, str]:
+        return {
+            "mlops:client": self.client,
+            "mlops:environment": self.environment,
+            "mlops:blueprint": self.blueprint,
+            **self.tags,
+        }
+
+
+# Layered under the stack's own keys: the blueprint's platform defaults, then the tier's.
+BLUEPRINT_DEFAULTS: dict[str, dict[str, Any]] = {
+    "sagemaker": {"region": "us-east-1"},
+    "azureml": {
+        "region": "eastus",
+        "training": {"instanceType": "Standard_DS3_v2"},
+        "endpoint": {"instanceType": "Standard_DS3_v2"},
+    },
+    "onprem": {"region": "local"},
+}
+
+TIER_DEFAULTS: dict[str, dict[str, Any]] = {
+    "dev": {
+        "network": {"mode": "public"},
+        "training": {"spot": True, "maxNodes": 2},
+        "endpoint": {"mode": "serverless", "minInstances": 0, "maxInstances": 2},
+        "rollout": {"strategy": "all-at-once", "bakeMinutes": 0},
+        "approval": {"mode": "auto"},
+        "budget": {"monthlyUsd": 200},
+        "stores": {"protect": False, "noncurrentDays": 7},
+        "tracking": {"enabled": False},
+    },
+    "staging": {
+        "network": {"mode": "private"},
+        "training": {"spot": True, "maxNodes": 4},
+        "endpoint": {"mode": "realtime", "minInstances": 1, "maxInstances": 3},
+        "rollout": {"strategy": "linear", "trafficStepPercent": 25, "bakeMinutes": 5},
+        "approval": {"mode": "manual"},
+        "budget": {"monthlyUsd": 1000},
+        "stores": {"protect": False, "noncurrentDays": 30},
+        "tracking": {"enabled": True},
+    },
+    "prod": {
+        "network": {"mode": "private"},
+        "training": {"spot": False, "maxNodes": 8},
+        "endpoint": {"mode": "realtime", "minInstances": 2, "maxInstances": 6},
+        "rollout": {"strategy": "canary", "trafficStepPercent": 10, "bakeMinutes": 10},
+        "approval": {"mode": "manual"},
+        "budget": {"monthlyUsd": 5000},
+        "stores": {"protect": True, "noncurrentDays": 365},
+        "tracking": {"enabled": True, "size": "Medium"},
+    },
+}
+
+_AWS_REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$")
+_AZURE_LOCATION = re.compile(r"^[a-z]+[a-z0-9]*$")
+_CRON_FIELD = re.compile(r"^(\*|\d+(-\d+)?)(/\d+)?(,(\*|\d+(-\d+)?)(/\d+)?)*$")
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a stack config."""
+
+    key: str
+    value: Any
+    message: str
+    fix: str
+
+    def __str__(self) -> str:
+        shown = "<unset>" if self.value is _UNSET else repr(self.value)
+        return f"{NAMESPACE}:{self.key}={shown} {self.message}; {self.fix}"
+
+
+_UNSET: Any = object()
+
+
+class ConfigError(ValueError):
+    """A stack config with one or more problems; `problems` lists every one of them."""
+
+    def __init__(self, stack: str, problems: list[Problem]):
+        self.stack = stack
+        self.problems = problems
+        lines = "\n".join(f"  - {p}" for p in problems)
+        super().__init__(
+            f"stack config {stack!r} has {len(problems)} problem(s); nothing was created:\n{lines}"
+        )
+
+
+def _deep_merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _model_at(path: tuple[str, ...]) -> type[BaseModel] | None:
+    """The pydantic model whose fields live at a camelCase key path."""
+    model: type[BaseModel] = StackSettings
+    for part in path:
+        field = next((f for n, f in model.model_fields.items() if to_camel(n) == part), None)
+        if field is None:
+            return None
+        ann = field.annotation
+        if isinstance(ann, type) and issubclass(ann, BaseModel):
+            model = ann
+        else:
+            return None
+    return model
+
+
+def _keys_of(model: type[BaseModel]) -> list[str]:
+    return [to_camel(n) for n in model.model_fields]
+
+
+def _fix_for(key: str, stack: str) -> str:
+    return f"set {key} in Pulumi.{stack}.yaml"
+
+
+def _describe(err: dict[str, Any], key: str, stack: str) -> tuple[str, str]:
+    kind = err["type"]
+    ctx = err.get("ctx", {})
+    if kind == "extra_forbidden":
+        parent = tuple(str(p) for p in err["loc"][:-1])
+        model = _model_at(parent)
+        known = _keys_of(model) if model else []
+        close = difflib.get_close_matches(str(err["loc"][-1]), known, n=1, cutoff=0.6)
+        hint = f"did you mean {'.'.join((*parent, close[0]))}?" if close else ""
+        allowed = ", ".join(known)
+        return (
+            f"is not a known key{(' (' + hint + ')') if hint else ''}",
+            f"remove it or use one of: {allowed}",
+        )
+    if kind == "literal_error":
+        expected = str(ctx.get("expected", "")).replace("'", "").replace(" or ", ", ")
+        return f"is not one of {expected}", _fix_for(key, stack)
+    if kind == "missing":
+        return "is required", f"{_fix_for(key, stack)} (see docs/config.md)"
+    if kind == "string_pattern_mismatch":
+        return f"does not match the pattern {ctx.get('pattern')}", _fix_for(key, stack)
+    if kind in {"greater_than_equal", "less_than_equal", "greater_than", "less_than"}:
+        return err["msg"].lower(), _fix_for(key, stack)
+    return err["msg"][0].lower() + err["msg"][1:], _fix_for(key, stack)
+
+
+def _cron_problem(expr: Any) -> str | None:
+    if not isinstance(expr, str):
+        return None
+    fields = expr.split()
+    if len(fields) != 5 or not all(_CRON_FIELD.match(f) for f in fields):
+        return "is not a 5-field cron expression (minute hour day month weekday)"
+    return None
+
+
+def _get(raw: Mapping[str, Any], path: str, default: Any = _UNSET) -> Any:
+    node: Any = raw
+    for part in path.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            return default
+        node = node[part]
+    return node
+
+
+def _cross_checks(raw: Mapping[str, Any], stack: str) -> list[Problem]:
+    """Rules that span keys or depend on the blueprint and tier. Runs on the merged raw config,
+    so these problems are reported together with the per-field ones."""
+    problems: list[Problem] = []
+    bp, env = raw.get("blueprint"), raw.get("environment")
+
+    def add(key: str, message: str, fix: str | None = None) -> None:
+        problems.append(Problem(key, _get(raw, key), message, fix or _fix_for(key, stack)))
+
+    region = raw.get("region")
+    if bp == "sagemaker" and isinstance(region, str) and not _AWS_REGION.match(region):
+        add("region", "is not an AWS region such as us-east-1 or eu-west-1")
+    if bp == "azureml" and isinstance(region, str) and not _AZURE_LOCATION.match(region):
+        add("region", "is not an Azure location such as eastus or westeurope")
+    for key in ("training.instanceType", "endpoint.instanceType"):
+        value = _get(raw, key)
+        if not isinstance(value, str):
+            continue
+        if bp == "sagemaker" and not value.startswith("ml."):
+            add(key, "is not a SageMaker instance type (ml.*, for example ml.m5.large)")
+        if bp == "azureml" and not value.startswith("Standard_"):
+            add(key, "is not an Azure VM size (Standard_*, for example Standard_DS3_v2)")
+    for key in ("schedule.cron", "drift.checkCron"):
+        if message := _cron_problem(_get(raw, key)):
+            add(key, message)
+    lo, hi = _get(raw, "endpoint.minInstances"), _get(raw, "endpoint.maxInstances")
+    if isinstance(lo, int) and isinstance(hi, int) and lo > hi:
+        add("endpoint.maxInstances", f"is below endpoint.minInstances={lo}")
+    percents = _get(raw, "budget.alertPercents")
+    if isinstance(percents, list | tuple) and not all(
+        isinstance(p, int) and 1 <= p <= 200 for p in percents
+    ):
+        add("budget.alertPercents", "must be whole percentages from 1 to 200")
+    provider = _get(raw, "release.provider")
+    if provider in ("github", "azuredevops"):
+        if _get(raw, "release.repository", None) is None:
+            add("release.repository", f"is required when release.provider is {provider}")
+        if raw.get("releaseToken") is None:
+            add(
+                "releaseToken",
+                f"is required when release.provider is {provider}",
+                "run `pulumi config set --secret mlops:releaseToken <token>`",
+            )
+    if _get(raw, "promotion.target", None) == f"{raw.get('client')}-{env}":
+        add("promotion.target", "names this stack itself", "name the next environment's stack")
+    if env == "prod":
+        prod_fix = "remove the override: the prod tier requires it (or use environment staging)"
+        if _get(raw, "endpoint.mode") == "serverless":
+            add("endpoint.mode", "is serverless, but prod serves from >= 2 instances", prod_fix)
+        if isinstance(lo, int) and lo < 2:
+            add("endpoint.minInstances", "is below 2, but prod runs >= 2 across zones", prod_fix)
+        if _get(raw, "rollout.strategy") == "all-at-once":
+            add("rollout.strategy", "is all-at-once, but prod needs canary or linear", prod_fix)
+        if _get(raw, "rollout.autoRollback") is False:
+            add("rollout.autoRollback", "is off, but prod rolls back automatically", prod_fix)
+        if _get(raw, "stores.protect") is False:
+            add("stores.protect", "is off, but prod stores are protected", prod_fix)
+        if _get(raw, "network.mode") == "public":
+            add("network.mode", "is public, but prod uses private networking", prod_fix)
+        if _get(raw, "approval.mode") == "auto":
+            add("approval.mode", "is auto, but prod approves versions by hand", prod_fix)
+    return problems
+
+
+def parse_value(value: Any) -> Any:
+    """Pulumi hands structured config to programs as JSON text; decode it."""
+    if isinstance(value, str) and value[:1] in ("{", "["):
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError:
+            return value
+    return value
+
+
+def validate_settings(
+    config: Mapping[str, Any], secret_keys: set[str] | frozenset[str] = frozenset(), *, stack: str
+) -> StackSettings:
+    """Validate the `mlops:` keys of one stack. `config` maps `mlops:key` (or bare `key`) to
+    values; `secret_keys` names the keys Pulumi holds as secrets. Raises ConfigError with
+    every problem found."""
+    raw: dict[str, Any] = {}
+    problems: list[Problem] = []
+    known = _keys_of(StackSettings)
+    for full_key, value in config.items():
+        ns, _, key = full_key.rpartition(":")
+        if ns and ns != NAMESPACE:
+            continue  # other providers' keys (aws:region, azure-native:location, ...)
+        if key not in known:
+            close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+            hint = f" (did you mean {NAMESPACE}:{close[0]}?)" if close else ""
+            problems.append(
+                Problem(
+                    key,
+                    value,
+                    f"is not a known key{hint}",
+                    "remove it or rename it; docs/config.md lists every key",
+                )
+            )
+            continue
+        if key in SECRET_KEYS and value is not None and full_key not in secret_keys and (
+            f"{NAMESPACE}:{key}" not in secret_keys
+        ):
+            problems.append(
+                Problem(
+                    key,
+                    "<plain text>",
+                    "is stored in plain text but holds a credential",
+                    f"run `pulumi config set --secret {NAMESPACE}:{key} <value>`",
+                )
+            )
+        raw[key] = parse_value(value)
+
+    bp, env = raw.get("blueprint"), raw.get("environment")
+    merged: dict[str, Any] = {}
+    if isinstance(bp, str):
+        merged = _deep_merge(merged, BLUEPRINT_DEFAULTS.get(bp, {}))
+    if isinstance(env, str):
+        merged = _deep_merge(merged, TIER_DEFAULTS.get(env, {}))
+    merged = _deep_merge(merged, raw)
+
+    settings: StackSettings | None = None
+    try:
+        settings = StackSettings.model_validate(merged)
+    except ValidationError as exc:
+        for err in exc.errors():
+            key = ".".join(str(p) for p in err["loc"])
+            value = err.get("input", _UNSET) if err["type"] != "missing" else _UNSET
+            message, fix = _describe(err, key, stack)
+            problems.append(Problem(key, value, message, fix))
+    problems.extend(_cross_checks(merged, stack))
+    if problems or settings is None:
+        raise ConfigError(stack, problems)
+    return settings
+
+
+def stack_file(stack: str, root: Path = PROJECT_ROOT) -> Path:
+    return root / f"Pulumi.{stack}.yaml"
+
+
+def read_stack_file(path: Path) -> tuple[dict[str, Any], set[str]]:
+    """The `config:` block of a stack file and the keys stored as `secure:` values.
+    Secure values cannot be decrypted offline; they read as `[secret]`."""
+    try:
+        doc = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(path.stem.removeprefix("Pulumi."), [
+            Problem("<file>", str(path), f"is not valid YAML ({exc})", "fix the YAML syntax")
+        ]) from exc
+    config = doc.get("config") or {}
+    values: dict[str, Any] = {}
+    secrets: set[str] = set()
+    for key, value in config.items():
+        if isinstance(value, Mapping) and set(value) == {"secure"}:
+            values[key] = "[secret]"
+            secrets.add(key)
+        else:
+            values[key] = value
+    return values, secrets
+
+
+def list_stacks(root: Path = PROJECT_ROOT) -> list[str]:
+    return sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in root.glob("Pulumi.*.yaml"))
+
+
+def load_stack(stack: str, root: Path = PROJECT_ROOT) -> StackSettings:
+    """Read and validate `Pulumi.<stack>.yaml`. Raises FileNotFoundError naming the stacks
+    there are, or ConfigError."""
+    path = stack_file(stack, root)
+    if not path.exists():
+        known = ", ".join(list_stacks(root)) or "none"
+        raise FileNotFoundError(
+            f"no stack {stack!r}: {path.name} does not exist in {root} (stacks: {known}); "
+            f"create it with `mlops new CLIENT --blueprint B --env E`"
+        )
+    values, secrets = read_stack_file(path)
+    return validate_settings(values, secrets, stack=stack)
+
+
+def tier_config(client: str, blueprint: str, environment: str) -> dict[str, Any]:
+    """The `config:` block `mlops new` writes: the keys a person edits first, with the tier's
+    defaults written out so they are visible."""
+    defaults = _deep_merge(BLUEPRINT_DEFAULTS.get(blueprint, {}), TIER_DEFAULTS[environment])
+    settings = StackSettings.model_validate(
+        {**defaults, "blueprint": blueprint, "client": client, "environment": environment}
+    )
+    dumped = settings.model_dump(by_alias=True, mode="json", exclude_none=True)
+    keep = ("region", "network", "training", "endpoint", "rollout", "approval", "schedule",
+            "drift", "gate", "budget", "stores", "tracking")
+    config: dict[str, Any] = {
+        f"{NAMESPACE}:blueprint": blueprint,
+        f"{NAMESPACE}:client": client,
+        f"{NAMESPACE}:environment": environment,
+    }
+    for key in keep:
+        if key == "region" and blueprint == "onprem":
+            continue
+        config[f"{NAMESPACE}:{key}"] = dumped[key]
+    if blueprint == "onprem":
+        config[f"{NAMESPACE}:kubernetes"] = dumped["kubernetes"]
+    return config

@@ -1,0 +1,263 @@
+"""Controls as data: one table of security and reliability controls, evaluated against the
+resources an offline plan recorded.
+
+Each row names a platform, a Pulumi resource type, a property path in that resource's inputs
+(or `$opts.protect` / `$opts.retainOnDelete` for resource options), the check that enforces it
+and the expected value. The rows live with their platform in `components/<platform>/controls.py`;
+this module holds the checks, the evaluator, and the union of the rows. The same table drives
+`mlops plan`, the test suite and `docs/controls.md`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from mlops.plan import Record
+
+PLATFORMS = ("aws", "azure", "kubernetes")
+PLATFORM_OF_BLUEPRINT = {"sagemaker": "aws", "azureml": "azure", "onprem": "kubernetes"}
+# The folder under components/ that holds each platform's components, controls and mocks.
+COMPONENT_DIR = {"aws": "aws", "azure": "azure", "kubernetes": "onprem"}
+Status = Literal["pass", "fail", "n/a", "waived", "suppressed"]
+
+
+@dataclass(frozen=True)
+class Control:
+    id: str
+    """Stable id, `<PLATFORM>-<SERVICE>-<NN>`, e.g. AWS-S3-01."""
+    platform: str
+    """aws, azure or kubernetes."""
+    resource_type: str
+    """Pulumi type token of the resources it applies to (`*` for every resource)."""
+    property_path: str
+    """Dotted path into the resource inputs; `a[*].b` checks every element."""
+    check: str
+    """Name of the check in CHECKS."""
+    expected: Any
+    """What the check compares with."""
+    title: str
+    """One line a reader understands."""
+    rationale: str
+    """Why the control exists."""
+    dev_exception: str | None = None
+    """When set, a failure in the dev tier is waived for this documented reason."""
+    when: tuple[str, Any] | None = None
+    """Apply only to resources whose input at this path equals this value."""
+
+
+@dataclass
+class Finding:
+    control: Control
+    status: Status
+    resources: list[str] = field(default_factory=list)
+    """Names of the resources the control was evaluated on."""
+    failures: list[str] = field(default_factory=list)
+    """One line per failing resource: name, value found."""
+    note: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.control.id,
+            "title": self.control.title,
+            "status": self.status,
+            "resources": self.resources,
+            "failures": self.failures,
+            "note": self.note,
+        }
+
+
+_SEGMENT = re.compile(r"^(?P<key>[^\[\]]+)(?:\[(?P<index>\*|\d+)\])?$")
+MISSING: Any = object()
+
+
+def values_at(obj: Any, path: str) -> list[Any]:
+    """The values at a dotted path; `[*]` fans out over a list, `[n]` picks one element.
+    A missing step yields MISSING for that branch."""
+    nodes = [obj]
+    for segment in path.split("."):
+        match = _SEGMENT.match(segment)
+        if not match:
+            raise ValueError(f"bad property path segment {segment!r} in {path!r}")
+        key, index = match["key"], match["index"]
+        nxt: list[Any] = []
+        for node in nodes:
+            value = node.get(key, MISSING) if isinstance(node, Mapping) else MISSING
+            if index is None or value is MISSING:
+                nxt.append(value)
+            elif not isinstance(value, list):
+                nxt.append(MISSING)
+            elif index == "*":
+                nxt.extend(value if value else [MISSING])
+            else:
+                nxt.append(value[int(index)] if int(index) < len(value) else MISSING)
+        nodes = nxt
+    return nodes
+
+
+def _policy_statements(doc: Any) -> list[Mapping[str, Any]]:
+    if isinstance(doc, str):
+        doc = json.loads(doc)
+    statements = doc.get("Statement", []) if isinstance(doc, Mapping) else []
+    return [statements] if isinstance(statements, Mapping) else list(statements)
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def no_wildcard_grant(value: Any, expected: Any, records: Iterable[Record]) -> bool:
+    """An IAM-style policy with no Allow of `*` actions on `*` resources, and no
+    unconditioned `*` principal."""
+    if value is MISSING or value is None:
+        return True
+    for st in _policy_statements(value):
+        if st.get("Effect", "Allow") != "Allow":
+            continue
+        actions = _as_list(st.get("Action", []))
+        resources = _as_list(st.get("Resource", []))
+        if "*" in actions and "*" in resources:
+            return False
+        if any(a.endswith(":*") for a in actions if isinstance(a, str)) and "*" in resources:
+            return False
+        principal = st.get("Principal")
+        wildcard_principal = principal == "*" or (
+            isinstance(principal, Mapping) and "*" in _as_list(principal.get("AWS", []))
+        )
+        if wildcard_principal and not st.get("Condition"):
+            return False
+    return True
+
+
+def _ref_exists(value: Any, expected: str, records: Iterable[Record]) -> bool:
+    """Every value names (by the input at `path`) a resource of `type` in this stack.
+    expected: `<type token>#<input path>`."""
+    type_, _, path = expected.partition("#")
+    names = {
+        v
+        for r in records
+        if r.type == type_
+        for v in values_at(r.inputs, path)
+        if v is not MISSING
+    }
+    return value is not MISSING and bool(value) and all(v in names for v in _as_list(value))
+
+
+def _sums_to(value: Any, expected: float, records: Iterable[Record]) -> bool:
+    if not isinstance(value, Mapping) or not value:
+        return False
+    return sum(float(v) for v in value.values()) == float(expected)
+
+
+CHECKS: dict[str, Callable[[Any, Any, Iterable[Record]], bool]] = {
+    "equals": lambda v, e, _: v == e,
+    "not_equals": lambda v, e, _: v is not MISSING and v != e,
+    "one_of": lambda v, e, _: v in e,
+    "at_least": lambda v, e, _: isinstance(v, int | float) and v >= e,
+    "at_most": lambda v, e, _: isinstance(v, int | float) and v <= e,
+    "present": lambda v, e, _: v is not MISSING and v not in (None, "", [], {}),
+    "absent": lambda v, e, _: v is MISSING or v in (None, "", [], {}, False),
+    "matches": lambda v, e, _: isinstance(v, str) and re.search(e, v) is not None,
+    "contains": lambda v, e, _: isinstance(v, list | str | Mapping) and e in v,
+    "no_wildcard_grant": no_wildcard_grant,
+    "ref_exists": _ref_exists,
+    "sums_to": _sums_to,
+}
+
+CHECK_DESCRIPTIONS: dict[str, str] = {
+    "equals": "is `{e}`",
+    "not_equals": "is set and not `{e}`",
+    "one_of": "is one of `{e}`",
+    "at_least": ">= `{e}`",
+    "at_most": "<= `{e}`",
+    "present": "is set",
+    "absent": "is not set",
+    "matches": "matches `{e}`",
+    "contains": "contains `{e}`",
+    "no_wildcard_grant": "grants no `*` action on `*` and no unconditioned `*` principal",
+    "ref_exists": "names a resource in this stack (`{e}`)",
+    "sums_to": "values sum to `{e}`",
+}
+
+
+def describe(control: Control) -> str:
+    return CHECK_DESCRIPTIONS[control.check].format(e=control.expected)
+
+
+def all_controls(platform: str | None = None) -> tuple[Control, ...]:
+    """The whole table (or one platform's rows), from `components/<platform>/controls.py`."""
+    rows: list[Control] = []
+    for name in PLATFORMS:
+        if platform and name != platform:
+            continue
+        rows.extend(importlib.import_module(f"components.{COMPONENT_DIR[name]}.controls").CONTROLS)
+    return tuple(rows)
+
+
+def validate_table(rows: Iterable[Control]) -> list[str]:
+    """Problems with the table itself: duplicate ids, unknown checks, bad platforms."""
+    problems: list[str] = []
+    seen: set[str] = set()
+    for c in rows:
+        if c.id in seen:
+            problems.append(f"{c.id}: duplicate id")
+        seen.add(c.id)
+        if c.check not in CHECKS:
+            problems.append(f"{c.id}: unknown check {c.check!r}")
+        if c.platform not in PLATFORMS:
+            problems.append(f"{c.id}: unknown platform {c.platform!r}")
+        if not re.match(r"^[A-Z0-9]+(-[A-Z0-9]+)+$", c.id):
+            problems.append(f"{c.id}: id is not of the form AWS-S3-01")
+    return problems
+
+
+def _value_of(record: Record, path: str) -> list[Any]:
+    if path.startswith("$opts."):
+        return [record.options.get(path.removeprefix("$opts."), MISSING)]
+    return values_at(record.inputs, path)
+
+
+def evaluate(
+    records: list[Record],
+    *,
+    platform: str,
+    environment: str,
+    suppressions: Mapping[str, str] | None = None,
+) -> list[Finding]:
+    """Evaluate every control of `platform` against the recorded resources."""
+    suppressions = suppressions or {}
+    findings: list[Finding] = []
+    for control in all_controls(platform):
+        targets = [
+            r
+            for r in records
+            if r.custom and (control.resource_type in ("*", r.type))
+            and (control.when is None or control.when[1] in _value_of(r, control.when[0]))
+        ]
+        finding = Finding(control, "n/a", resources=[r.name for r in targets])
+        if not targets:
+            finding.note = f"no {control.resource_type} in this stack"
+            findings.append(finding)
+            continue
+        check = CHECKS[control.check]
+        for r in targets:
+            bad = [v for v in _value_of(r, control.property_path)
+                   if not check(v, control.expected, records)]
+            if bad:
+                shown = ["<unset>" if v is MISSING else v for v in bad]
+                finding.failures.append(f"{r.name}: {control.property_path}={shown[0]!r}")
+        if not finding.failures:
+            finding.status = "pass"
+        elif control.id in suppressions:
+            finding.status, finding.note = "suppressed", suppressions[control.id]
+        elif environment == "dev" and control.dev_exception:
+            finding.status, finding.note = "waived", f"dev exception: {control.dev_exception}"
+        else:
+            finding.status = "fail"
+        findings.append(finding)
+    return findings

@@ -1,0 +1,49 @@
+"""The Pulumi program: read config -> validate -> build the chosen blueprint -> export outputs.
+
+`__main__.py` calls `main()` under `pulumi up`; the offline plan calls `run()` under mocks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pulumi
+from pulumi.runtime import config as runtime_config
+
+import blueprints
+from mlops.config import ConfigError, StackSettings, validate_settings
+from mlops.contract import check_outputs
+
+
+def read_pulumi_config() -> tuple[dict[str, Any], set[str]]:
+    """Every config key of the running stack and the keys Pulumi holds as secrets.
+
+    `pulumi.Config` can only read keys it is asked for by name; rejecting unknown keys needs
+    the whole bag, which the SDK keeps in `pulumi.runtime.config` (set by the engine through
+    PULUMI_CONFIG, or by `set_all_config` under mocks)."""
+    values = {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
+    secrets = set(runtime_config.get_config_secret_keys_env())
+    secrets |= {k for k in values if runtime_config.is_config_secret(k)}
+    return values, secrets
+
+
+def load_settings() -> StackSettings:
+    values, secrets = read_pulumi_config()
+    return validate_settings(values, secrets, stack=pulumi.get_stack())
+
+
+def run(settings: StackSettings | None = None) -> dict[str, pulumi.Input[Any]]:
+    """Build the stack and export the contract's outputs; returns them for the plan."""
+    settings = settings or load_settings()
+    outputs = blueprints.build(settings)
+    check_outputs(settings.blueprint, outputs)
+    for name, value in outputs.items():
+        pulumi.export(name, value)
+    return outputs
+
+
+def main() -> None:
+    try:
+        run()
+    except (ConfigError, blueprints.BlueprintNotImplemented) as exc:
+        # RunError prints the message without a Python traceback.
+        raise pulumi.RunError(str(exc)) from exc
