@@ -206,23 +206,37 @@ class StackSettings(_Model):
     tags: dict[str, str] = Field(default_factory=dict)
     """Extra tags or labels on every resource (client, environment and blueprint are added)."""
     network: NetworkSettings = NetworkSettings()
+    """Network isolation of jobs and endpoints."""
     training: TrainingSettings = TrainingSettings()
+    """Training compute: sizes, spot capacity, time limit."""
     endpoint: EndpointSettings = EndpointSettings()
+    """Serving endpoint: mode, sizes, autoscaling, data capture."""
     rollout: RolloutSettings = RolloutSettings()
+    """How a new model version takes traffic, and when it is rolled back."""
     approval: ApprovalSettings = ApprovalSettings()
+    """How a registered model version is approved for release."""
     schedule: ScheduleSettings = ScheduleSettings()
+    """Continuous training: schedule and data-change trigger."""
     drift: DriftSettings = DriftSettings()
+    """Drift monitoring of captured traffic against the training baseline."""
     gate: GateSettings = GateSettings()
+    """Quality gate a model passes before it is registered."""
     budget: BudgetSettings = BudgetSettings()
+    """Monthly spending limit and its alerts (ResourceQuota on-prem)."""
     model: str | None = Field(None, pattern=r"^[1-9]\d{0,5}$")
     """Registered model version to serve (e.g. `3`); unset means no endpoint yet."""
     promotion: PromotionSettings = PromotionSettings()
+    """Where approved versions are promoted next."""
     release: ReleaseSettings = ReleaseSettings()
+    """CI release workflow the release trigger starts."""
     release_token: str | None = None
     """Secret token for the CI system (`pulumi config set --secret mlops:releaseToken ...`)."""
     tracking: TrackingSettings = TrackingSettings()
+    """Experiment tracking (MLflow)."""
     stores: StoreSettings = StoreSettings()
+    """Stateful stores: protection and version retention."""
     kubernetes: KubernetesSettings = KubernetesSettings()
+    """On-prem cluster settings."""
     suppressions: tuple[Suppression, ...] = ()
     """Controls waived for this stack, each with a justification."""
 
@@ -372,7 +386,11 @@ def _describe(err: dict[str, Any], key: str, stack: str) -> tuple[str, str]:
     if kind == "missing":
         return "is required", f"{_fix_for(key, stack)} (see docs/config.md)"
     if kind == "string_pattern_mismatch":
-        return f"does not match the pattern {ctx.get('pattern')}", _fix_for(key, stack)
+        model = _model_at(tuple(str(p) for p in err["loc"][:-1]))
+        field = next((f for n, f in (model.model_fields.items() if model else [])
+                      if to_camel(n) == str(err["loc"][-1])), None)
+        what = f" ({field.description.rstrip('.')})" if field and field.description else ""
+        return f"does not match the pattern {ctx.get('pattern')}{what}", _fix_for(key, stack)
     if kind in {"greater_than_equal", "less_than_equal", "greater_than", "less_than"}:
         return err["msg"].lower(), _fix_for(key, stack)
     return err["msg"][0].lower() + err["msg"][1:], _fix_for(key, stack)

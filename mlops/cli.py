@@ -1,0 +1,244 @@
+"""`mlops`: the kit's command-line tool."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+import yaml
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+from rich.tree import Tree
+
+import blueprints
+from mlops.config import (
+    PROJECT_ROOT,
+    ConfigError,
+    list_stacks,
+    load_stack,
+    stack_file,
+    tier_config,
+    validate_settings,
+)
+from mlops.contract import ENDPOINT_CAPABILITIES, Capability
+
+app = typer.Typer(
+    help="MLOps blueprint kit: validate stacks, plan them offline, run pipelines.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+err = Console(stderr=True)
+
+_STATUS_STYLE = {
+    "pass": "green",
+    "fail": "bold red",
+    "n/a": "dim",
+    "waived": "yellow",
+    "suppressed": "yellow",
+}
+
+try:  # `mlops pipeline ...` comes from the pipelines package
+    app.add_typer(importlib.import_module("mlops.cli_pipeline").app, name="pipeline")
+except ModuleNotFoundError as exc:  # pragma: no cover - only before the pipelines land
+    if exc.name != "mlops.cli_pipeline":
+        raise
+
+
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
+    return typer.Exit(code)
+
+
+@app.command("blueprints")
+def list_blueprints(
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """List the blueprints and which service gives each capability of the contract."""
+    modules = [blueprints.get(n) for n in blueprints.NAMES]
+    if as_json:
+        data = {
+            m.NAME: {
+                "platform": m.PLATFORM,
+                "title": m.TITLE,
+                "implemented": m.IMPLEMENTED,
+                "capabilities": {c.value: m.CAPABILITIES.get(c) for c in Capability},
+            }
+            for m in modules
+        }
+        console.print_json(json.dumps(data))
+        return
+    table = Table(title="Blueprints and their capabilities", show_lines=False)
+    table.add_column("capability", style="bold")
+    for m in modules:
+        state = "" if m.IMPLEMENTED else f"\n[yellow](not implemented yet, #{m.ISSUE})[/]"
+        table.add_column(f"{m.NAME}\n[dim]{m.TITLE}[/]{state}")
+    for cap in Capability:
+        table.add_row(cap.value, *[m.CAPABILITIES.get(cap, "[dim]-[/]") for m in modules])
+    console.print(table)
+
+
+@app.command("new")
+def new_stack(
+    client: Annotated[str, typer.Argument(help="Client name: lowercase letters and digits.")],
+    blueprint: Annotated[str, typer.Option("--blueprint", "-b", help="sagemaker|azureml|onprem")],
+    env: Annotated[str, typer.Option("--env", "-e", help="dev|staging|prod")],
+    directory: Annotated[Path, typer.Option("--dir", help="Where to write the file.")] = Path("."),
+) -> None:
+    """Write Pulumi.<client>-<env>.yaml from the tier defaults (never overwrites)."""
+    stack = f"{client}-{env}"
+    config_values = {"mlops:blueprint": blueprint, "mlops:client": client,
+                     "mlops:environment": env}
+    try:
+        validate_settings(config_values, stack=stack)
+    except ConfigError as exc:
+        raise _fail(str(exc)) from exc
+    path = stack_file(stack, directory)
+    if path.exists():
+        raise _fail(f"{path} already exists; edit it, or delete it first to start over")
+    doc = {"config": tier_config(client, blueprint, env)}
+    header = (
+        f"# {client}, {env}: blueprint {blueprint}. Written by `mlops new` from the {env} tier\n"
+        "# defaults; every key is described in docs/config.md. Set mlops:model to serve a version.\n"
+    )
+    path.write_text(header + yaml.safe_dump(doc, sort_keys=False))
+    console.print(f"wrote [bold]{escape(str(path))}[/]; check it with `mlops validate {stack}`")
+
+
+@app.command("validate")
+def validate(stack: Annotated[str, typer.Argument(help="Stack name, e.g. acme-dev.")]) -> None:
+    """Validate a stack config and report every problem at once."""
+    try:
+        settings = load_stack(stack)
+    except (ConfigError, FileNotFoundError) as exc:
+        raise _fail(str(exc)) from exc
+    console.print(f"[green]ok[/] {stack}: blueprint {settings.blueprint}, "
+                  f"environment {settings.environment}, model {settings.model or 'unset'}")
+
+
+def _tree(plan: Any) -> Tree:
+    root = Tree(f"[bold]{plan.stack}[/] ({plan.settings.blueprint}, {len(plan.records)} resources)")
+    nodes: dict[str, Tree] = {}
+    for record in plan.records:
+        label = f"{record.name} [dim]{record.type}[/]"
+        if record.options.get("protect"):
+            label += " [yellow]protected[/]"
+        parent = nodes.get(record.parent, root)
+        nodes[record.urn] = parent.add(label if record.custom else f"[bold cyan]{label}[/]")
+    return root
+
+
+def _parse_sets(values: list[str]) -> dict[str, Any]:
+    overrides: dict[str, Any] = {}
+    for item in values:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise _fail(f"--set {item!r} is not KEY=VALUE; for example --set model=3")
+        overrides[key] = yaml.safe_load(value)
+    return overrides
+
+
+@app.command("plan")
+def plan(
+    stack: Annotated[str, typer.Argument(help="Stack name, e.g. acme-prod.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    sets: Annotated[
+        list[str] | None, typer.Option("--set", help="Override a key: --set model=3")
+    ] = None,
+) -> None:
+    """Run the program offline under recording mocks: resource tree, capabilities, controls.
+
+    Exits 1 when a control fails or a capability has no resource."""
+    from mlops.plan import OFFLINE_NOTE, run_plan
+
+    try:
+        result = run_plan(stack, overrides=_parse_sets(sets or []))
+    except FileNotFoundError as exc:
+        raise _fail(str(exc)) from exc
+    except (ConfigError, blueprints.BlueprintNotImplemented) as exc:
+        raise _fail(str(exc)) from exc
+    failed = bool(result.failed_controls or result.missing_capabilities)
+    if as_json:
+        sys.stdout.write(json.dumps(result.as_dict(), indent=2, default=str) + "\n")
+        raise typer.Exit(1 if failed else 0)
+    console.print(f"[italic]{OFFLINE_NOTE}[/]")
+    console.print(_tree(result))
+    caps = Table(title="Capabilities (resources that give each)")
+    caps.add_column("capability")
+    caps.add_column("resources", justify="right")
+    for cap, count in result.capabilities.items():
+        pending = result.settings.model is None and Capability(cap) in ENDPOINT_CAPABILITIES
+        shown = "[dim]0 (no model pinned)[/]" if pending and not count else str(count)
+        if not count and not pending:
+            shown = "[bold red]0 missing[/]"
+        caps.add_row(cap, shown)
+    console.print(caps)
+    table = Table(title="Controls")
+    for col in ("id", "status", "title", "detail"):
+        table.add_column(col)
+    for f in result.findings:
+        detail = escape("; ".join(f.failures) or f.note)
+        style = _STATUS_STYLE[f.status]
+        table.add_row(f.control.id, f"[{style}]{f.status}[/]", f.control.title, detail)
+    console.print(table)
+    counts = {s: sum(1 for f in result.findings if f.status == s) for s in _STATUS_STYLE}
+    summary = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
+    console.print(f"{len(result.records)} resources; controls: {summary or 'none'}")
+    if failed:
+        raise typer.Exit(1)
+
+
+@app.command("docs")
+def docs(
+    check: Annotated[
+        bool, typer.Option("--check", help="Exit 1 if the generated docs are stale.")
+    ] = False,
+) -> None:
+    """Regenerate docs/config.md, docs/controls.md, docs/contract.md and docs/blueprints/*.md."""
+    from mlops import docs as docs_mod
+
+    stale = docs_mod.write_all(PROJECT_ROOT, check=check)
+    if check and stale:
+        raise _fail("stale generated docs: " + ", ".join(stale) + "; run `mlops docs`", code=1)
+    verb = "stale" if check else "written"
+    console.print(f"{len(stale)} file(s) {verb}" + (": " + ", ".join(stale) if stale else ""))
+
+
+@app.command("demo")
+def demo() -> None:
+    """The kit end to end on this machine: the offline plan of every example stack."""
+    from mlops.plan import run_plan
+
+    table = Table(title="Offline plan of every example stack")
+    for col in ("stack", "blueprint", "resources", "capabilities", "controls", "result"):
+        table.add_column(col)
+    failures = 0
+    for stack in list_stacks():
+        settings = load_stack(stack)
+        module = blueprints.get(settings.blueprint)
+        if not module.IMPLEMENTED:
+            table.add_row(stack, settings.blueprint, "-", "-", "-",
+                          f"[yellow]not implemented yet (#{module.ISSUE})[/]")
+            continue
+        result = run_plan(stack)
+        passed = sum(1 for f in result.findings if f.status == "pass")
+        ok = not (result.failed_controls or result.missing_capabilities)
+        failures += not ok
+        given = sum(1 for n in result.capabilities.values() if n)
+        table.add_row(stack, settings.blueprint, str(len(result.records)),
+                      f"{given}/{len(result.capabilities)}",
+                      f"{passed} pass, {len(result.failed_controls)} fail",
+                      "[green]ok[/]" if ok else "[bold red]failed[/]")
+    console.print(table)
+    console.print("Next: `mlops plan <stack>` for the resource tree and every control.")
+    if failures:
+        raise typer.Exit(1)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

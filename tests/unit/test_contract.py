@@ -1,0 +1,91 @@
+"""The stack contract over every example stack: same outputs on every blueprint, at least one
+resource per capability, every control passing in prod, nothing half-built on bad input."""
+
+from __future__ import annotations
+
+import pytest
+
+import blueprints
+from mlops.config import ConfigError, list_stacks, load_stack
+from mlops.contract import OUTPUT_NAMES, Capability
+from mlops.plan import run_plan
+from tests.conftest import get_plan
+
+STACKS = list_stacks()
+
+
+def _implemented(stack: str) -> bool:
+    return blueprints.get(load_stack(stack).blueprint).IMPLEMENTED
+
+
+BUILT = [s for s in STACKS if _implemented(s)]
+BUILT_WITHOUT_MODEL = [s for s in BUILT if not load_stack(s).model]
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_outputs_are_exactly_the_contract(stack: str) -> None:
+    if not _implemented(stack):
+        with pytest.raises(blueprints.BlueprintNotImplemented, match="not implemented yet"):
+            run_plan(stack)
+        return
+    assert tuple(get_plan(stack).outputs) == OUTPUT_NAMES
+
+
+@pytest.mark.parametrize("stack", BUILT)
+def test_every_capability_has_a_resource(stack: str) -> None:
+    # with a model pinned, the endpoint capabilities must appear too
+    plan = get_plan(stack) if load_stack(stack).model else get_plan(stack, model="1")
+    missing = [c.value for c in Capability if plan.capabilities[c.value] == 0]
+    assert not missing, f"{stack}: no resource gives {missing}"
+
+
+@pytest.mark.parametrize("stack", BUILT_WITHOUT_MODEL)
+def test_without_a_model_there_is_no_endpoint(stack: str) -> None:
+    plan = get_plan(stack)
+    assert plan.capabilities[Capability.SERVING_ENDPOINT.value] == 0
+    assert plan.outputs["endpointName"] in ("", None)
+    assert plan.missing_capabilities == []
+
+
+@pytest.mark.parametrize("stack", BUILT)
+def test_controls_pass(stack: str) -> None:
+    plan = get_plan(stack)
+    failed = [(f.control.id, f.failures) for f in plan.failed_controls]
+    assert not failed, f"{stack}: failing controls {failed}"
+    if plan.settings.environment == "prod":
+        assert not [f for f in plan.findings if f.status in ("waived", "suppressed")]
+        applicable = [f for f in plan.findings if f.status == "pass"]
+        assert applicable, f"{stack}: no control applied"
+
+
+def test_output_names_identical_across_blueprints() -> None:
+    names = {
+        load_stack(s).blueprint: tuple(get_plan(s).outputs) for s in STACKS if _implemented(s)
+    }
+    assert len(set(names.values())) <= 1, names
+
+
+@pytest.mark.parametrize("stack", BUILT)
+def test_resources_sit_under_components_and_carry_the_prefix(stack: str) -> None:
+    plan = get_plan(stack)
+    by_urn = {r.urn: r for r in plan.records}
+    for r in plan.records:
+        if r.custom and r.type.startswith(("aws:", "azure-native:", "kubernetes:", "random:")):
+            assert r.parent in by_urn, f"{r.name} ({r.type}) is not inside a component"
+        assert r.name.startswith(plan.settings.prefix), f"{r.name} lacks {plan.settings.prefix}"
+
+
+def test_unimplemented_blueprint_creates_nothing(monkeypatch) -> None:
+    module = blueprints.get("onprem")
+    monkeypatch.setattr(module, "IMPLEMENTED", False)
+    with pytest.raises(blueprints.BlueprintNotImplemented, match="issue #5"):
+        run_plan("globex-dev")
+
+
+def test_bad_config_stops_before_any_resource(tmp_path) -> None:
+    (tmp_path / "Pulumi.acme-dev.yaml").write_text(
+        "config:\n  mlops:blueprint: sagemaker\n  mlops:client: acme\n"
+        "  mlops:environment: dev\n  mlops:endpoint:\n    mode: gpu\n"
+    )
+    with pytest.raises(ConfigError, match="endpoint.mode='gpu'"):
+        run_plan("acme-dev", root=tmp_path)

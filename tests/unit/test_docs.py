@@ -1,0 +1,43 @@
+"""Generated docs are current, and the hand-written ones name real things."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mlops import docs
+from mlops.config import PROJECT_ROOT, StackSettings
+from mlops.contract import OUTPUT_NAMES
+
+
+def test_generated_docs_are_not_stale() -> None:
+    stale = docs.write_all(PROJECT_ROOT, check=True)
+    assert stale == [], f"stale generated docs {stale}: run `mlops docs` and commit the result"
+
+
+def test_config_reference_lists_every_key() -> None:
+    text = docs.config_reference()
+    for name in StackSettings.model_fields:
+        from pydantic.alias_generators import to_camel
+
+        assert f"`{to_camel(name)}`" in text or f"**`{to_camel(name)}`**" in text, name
+
+
+def test_contract_doc_lists_every_output() -> None:
+    text = docs.contract_reference()
+    for name in OUTPUT_NAMES:
+        assert f"`{name}`" in text
+
+
+def test_check_mode_detects_a_stale_file(tmp_path: Path) -> None:
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "config.md").write_text("old")
+    stale = docs.write_all(tmp_path, check=True)
+    assert "docs/config.md" in stale
+    assert (tmp_path / "docs" / "config.md").read_text() == "old"  # check writes nothing
+
+
+def test_readme_opens_with_the_two_commands() -> None:
+    readme = (PROJECT_ROOT / "README.md").read_text()
+    first_block = readme.split("```")[1]
+    assert [line for line in first_block.splitlines() if line.strip() and
+            not line.startswith("#")][-2:] == ["make demo", "make test"]
