@@ -513,6 +513,9 @@ def validate_settings(
                 )
             )
             continue
+        value = parse_value(value)
+        if value == "":
+            continue  # Pulumi.yaml's neutral default: the key is unset
         if key in SECRET_KEYS and value is not None and full_key not in secret_keys and (
             f"{NAMESPACE}:{key}" not in secret_keys
         ):
@@ -524,7 +527,7 @@ def validate_settings(
                     f"run `pulumi config set --secret {NAMESPACE}:{key} <value>`",
                 )
             )
-        raw[key] = parse_value(value)
+        raw[key] = value
 
     bp, env = raw.get("blueprint"), raw.get("environment")
     merged: dict[str, Any] = {}
@@ -574,6 +577,18 @@ def read_stack_file(path: Path) -> tuple[dict[str, Any], set[str]]:
     return values, secrets
 
 
+def apply_project_defaults(values: dict[str, Any], root: Path = PROJECT_ROOT) -> dict[str, Any]:
+    """Add the defaults Pulumi.yaml declares for keys the stack file does not set, as the
+    Pulumi CLI does before it runs the program."""
+    project = yaml.safe_load((root / "Pulumi.yaml").read_text()) if (
+        root / "Pulumi.yaml").exists() else {}
+    merged = dict(values)
+    for key, decl in ((project or {}).get("config") or {}).items():
+        if isinstance(decl, Mapping) and "default" in decl and key not in merged:
+            merged[key] = decl["default"]
+    return merged
+
+
 def list_stacks(root: Path = PROJECT_ROOT) -> list[str]:
     return sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in root.glob("Pulumi.*.yaml"))
 
@@ -589,7 +604,7 @@ def load_stack(stack: str, root: Path = PROJECT_ROOT) -> StackSettings:
             f"create it with `mlops new CLIENT --blueprint B --env E`"
         )
     values, secrets = read_stack_file(path)
-    return validate_settings(values, secrets, stack=stack)
+    return validate_settings(apply_project_defaults(values, root), secrets, stack=stack)
 
 
 def tier_config(client: str, blueprint: str, environment: str) -> dict[str, Any]:

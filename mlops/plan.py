@@ -29,13 +29,14 @@ from mlops.config import (
     NAMESPACE,
     PROJECT_ROOT,
     StackSettings,
+    apply_project_defaults,
     read_stack_file,
     stack_file,
     validate_settings,
 )
 from mlops.contract import ENDPOINT_CAPABILITIES, Capability
 
-PROJECT = "mlops-blueprints"
+PROJECT = "mlops"
 OFFLINE_NOTE = (
     "offline plan: the program ran under recording mocks with no cloud call; it shows what "
     "the stack declares, not a diff against deployed state (use `pulumi preview` for that)"
@@ -305,6 +306,7 @@ def run_plan(
     values, secret_keys = read_stack_file(stack_file(stack, root))
     for key, value in (overrides or {}).items():
         values[key if ":" in key else f"{NAMESPACE}:{key}"] = value
+    values = apply_project_defaults(values, root)
     settings = validate_settings(values, secret_keys, stack=stack)  # errors before resources
     platform = controls_mod.PLATFORM_OF_BLUEPRINT[settings.blueprint]
 
