@@ -11,7 +11,7 @@ from typing import Protocol
 import pulumi
 
 from mlops.config import StackSettings
-from mlops.contract import Capability
+from mlops.contract import ENDPOINT_CAPABILITIES, Capability
 
 NAMES = ("sagemaker", "azureml", "onprem")
 
@@ -41,6 +41,9 @@ class BlueprintModule(Protocol):
 
     def build(self, settings: StackSettings) -> dict[str, pulumi.Input[str]]: ...
 
+    # Optional: `disabled_capabilities(settings) -> dict[Capability, str]` names the
+    # capabilities this stack's config turns off on this platform, each with the reason.
+
 
 def get(name: str) -> ModuleType:
     if name not in NAMES:
@@ -53,7 +56,19 @@ def build(settings: StackSettings) -> dict[str, pulumi.Input[str]]:
     if not module.IMPLEMENTED:
         raise BlueprintNotImplemented(
             f"blueprint {settings.blueprint!r} is not implemented yet (issue #{module.ISSUE}); "
-            f"nothing was created. Use one of: "
-            + ", ".join(n for n in NAMES if get(n).IMPLEMENTED)
+            f"nothing was created. Use one of: " + ", ".join(n for n in NAMES if get(n).IMPLEMENTED)
         )
     return module.build(settings)
+
+
+def switched_off(settings: StackSettings) -> dict[Capability, str]:
+    """Capabilities the stack's own config turns off, each with the reason (the key to change).
+    A prod stack turns nothing off; the plan reports these instead of calling them missing."""
+    off: dict[Capability, str] = {}
+    if settings.model is None:
+        off.update({c: "no model pinned (mlops:model is unset)" for c in ENDPOINT_CAPABILITIES})
+    module = get(settings.blueprint)
+    hook = getattr(module, "disabled_capabilities", None)
+    if hook is not None:
+        off.update(hook(settings))
+    return off

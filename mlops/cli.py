@@ -25,7 +25,7 @@ from mlops.config import (
     tier_config,
     validate_settings,
 )
-from mlops.contract import ENDPOINT_CAPABILITIES, Capability
+from mlops.contract import Capability
 
 app = typer.Typer(
     help="MLOps blueprint kit: validate stacks, plan them offline, run pipelines.",
@@ -89,25 +89,43 @@ def new_stack(
     blueprint: Annotated[str, typer.Option("--blueprint", "-b", help="sagemaker|azureml|onprem")],
     env: Annotated[str, typer.Option("--env", "-e", help="dev|staging|prod")],
     directory: Annotated[Path, typer.Option("--dir", help="Where to write the file.")] = Path("."),
+    image: Annotated[
+        str | None, typer.Option("--image", help="The kit image, repo:tag@sha256:digest.")
+    ] = None,
 ) -> None:
     """Write Pulumi.<client>-<env>.yaml from the tier defaults (never overwrites)."""
     stack = f"{client}-{env}"
-    config_values = {"mlops:blueprint": blueprint, "mlops:client": client,
-                     "mlops:environment": env}
+    config_values = {"mlops:blueprint": blueprint, "mlops:client": client, "mlops:environment": env}
+    if image:
+        config_values["mlops:image"] = image
     try:
         validate_settings(config_values, stack=stack)
     except ConfigError as exc:
-        raise _fail(str(exc)) from exc
+        # prod needs a digest-pinned image; without --image the file says where it goes
+        problems = [p for p in exc.problems if not (p.key == "image" and image is None)]
+        if problems:
+            raise _fail(str(ConfigError(stack, problems))) from exc
     path = stack_file(stack, directory)
     if path.exists():
         raise _fail(f"{path} already exists; edit it, or delete it first to start over")
-    doc = {"config": tier_config(client, blueprint, env)}
+    config = tier_config(client, blueprint, env)
+    if image:
+        config["mlops:image"] = image
     header = (
         f"# {client}, {env}: blueprint {blueprint}. Written by `mlops new` from the {env} tier\n"
-        "# defaults; every key is described in docs/config.md. Set mlops:model to serve a version.\n"
+        "# defaults; every key is described in docs/config.md. mlops:model picks the version\n"
+        "# to serve.\n"
     )
-    path.write_text(header + yaml.safe_dump(doc, sort_keys=False))
+    footer = ""
+    if env == "prod" and not image:
+        footer = (
+            "  # Required in prod: the CI-built kit image pinned by digest.\n"
+            "  # mlops:image: <registry>/<repository>:<tag>@sha256:<digest>\n"
+        )
+    path.write_text(header + yaml.safe_dump({"config": config}, sort_keys=False) + footer)
     console.print(f"wrote [bold]{escape(str(path))}[/]; check it with `mlops validate {stack}`")
+    if footer:
+        console.print("[yellow]prod needs mlops:image pinned by digest before `pulumi up`[/]")
 
 
 @app.command("validate")
@@ -117,8 +135,10 @@ def validate(stack: Annotated[str, typer.Argument(help="Stack name, e.g. acme-de
         settings = load_stack(stack)
     except (ConfigError, FileNotFoundError) as exc:
         raise _fail(str(exc)) from exc
-    console.print(f"[green]ok[/] {stack}: blueprint {settings.blueprint}, "
-                  f"environment {settings.environment}, model {settings.model or 'unset'}")
+    console.print(
+        f"[green]ok[/] {stack}: blueprint {settings.blueprint}, "
+        f"environment {settings.environment}, model {settings.model or 'unset'}"
+    )
 
 
 def _tree(plan: Any) -> Tree:
@@ -171,11 +191,13 @@ def plan(
     caps = Table(title="Capabilities (resources that give each)")
     caps.add_column("capability")
     caps.add_column("resources", justify="right")
+    off = result.capabilities_off
     for cap, count in result.capabilities.items():
-        pending = result.settings.model is None and Capability(cap) in ENDPOINT_CAPABILITIES
-        shown = "[dim]0 (no model pinned)[/]" if pending and not count else str(count)
-        if not count and not pending:
-            shown = "[bold red]0 missing[/]"
+        shown = str(count)
+        if not count:
+            shown = (
+                f"[dim]0, off: {escape(off[cap])}[/]" if cap in off else "[bold red]0 missing[/]"
+            )
         caps.add_row(cap, shown)
     console.print(caps)
     table = Table(title="Controls")
@@ -222,18 +244,28 @@ def demo() -> None:
         settings = load_stack(stack)
         module = blueprints.get(settings.blueprint)
         if not module.IMPLEMENTED:
-            table.add_row(stack, settings.blueprint, "-", "-", "-",
-                          f"[yellow]not implemented yet (#{module.ISSUE})[/]")
+            table.add_row(
+                stack,
+                settings.blueprint,
+                "-",
+                "-",
+                "-",
+                f"[yellow]not implemented yet (#{module.ISSUE})[/]",
+            )
             continue
         result = run_plan(stack)
         passed = sum(1 for f in result.findings if f.status == "pass")
         ok = not (result.failed_controls or result.missing_capabilities)
         failures += not ok
         given = sum(1 for n in result.capabilities.values() if n)
-        table.add_row(stack, settings.blueprint, str(len(result.records)),
-                      f"{given}/{len(result.capabilities)}",
-                      f"{passed} pass, {len(result.failed_controls)} fail",
-                      "[green]ok[/]" if ok else "[bold red]failed[/]")
+        table.add_row(
+            stack,
+            settings.blueprint,
+            str(len(result.records)),
+            f"{given}/{len(result.capabilities)}",
+            f"{passed} pass, {len(result.failed_controls)} fail",
+            "[green]ok[/]" if ok else "[bold red]failed[/]",
+        )
     console.print(table)
     console.print("Next: `mlops plan <stack>` for the resource tree and every control.")
     if failures:

@@ -105,6 +105,11 @@ class RolloutSettings(_Model):
     """Alarms that roll a release back."""
     latency_threshold_ms: int = Field(500, ge=1, le=60_000)
     """Model latency (p99, ms) above which the latency alarm fires."""
+    previous_model: str | None = Field(None, pattern=r"^[1-9]\d{0,5}$")
+    """Version serving before `model`, kept as the stable side of a blue/green rollout where
+    the platform needs both (Azure ML); `mlops release` sets it. Unset: no split."""
+    mirror_percent: int = Field(0, ge=0, le=50)
+    """Before the canary share, mirror this share of traffic to the new version (Azure ML)."""
 
 
 class ApprovalSettings(_Model):
@@ -183,6 +188,8 @@ class KubernetesSettings(_Model):
     """DNS suffix for the endpoint and MLflow ingress hosts."""
     cluster_issuer: str = "internal-ca"
     """cert-manager ClusterIssuer that signs the ingress certificates."""
+    api_server_cidr: str = Field("0.0.0.0/0", pattern=r"^\d{1,3}(\.\d{1,3}){3}/\d{1,2}$")
+    """Address range of the Kubernetes API as pods reach it (narrow it, e.g. 10.96.0.1/32)."""
 
 
 class Suppression(_Model):
@@ -223,6 +230,11 @@ class StackSettings(_Model):
     """Quality gate a model passes before it is registered."""
     budget: BudgetSettings = BudgetSettings()
     """Monthly spending limit and its alerts (ResourceQuota on-prem)."""
+    image: str | None = Field(
+        None, pattern=r"^[a-z0-9.-]+(:\d+)?(/[a-z0-9._-]+)+(:[\w.-]+)?(@sha256:[0-9a-f]{64})?$"
+    )
+    """The kit's container image (pipeline steps, release bridge; MLflow on-prem): `repo:tag`
+    or `repo:tag@sha256:<digest>`; unset: the blueprint's default. Prod pins it by digest."""
     model: str | None = Field(None, pattern=r"^[1-9]\d{0,5}$")
     """Registered model version to serve (e.g. `3`); unset means no endpoint yet."""
     promotion: PromotionSettings = PromotionSettings()
@@ -387,8 +399,14 @@ def _describe(err: dict[str, Any], key: str, stack: str) -> tuple[str, str]:
         return "is required", f"{_fix_for(key, stack)} (see docs/config.md)"
     if kind == "string_pattern_mismatch":
         model = _model_at(tuple(str(p) for p in err["loc"][:-1]))
-        field = next((f for n, f in (model.model_fields.items() if model else [])
-                      if to_camel(n) == str(err["loc"][-1])), None)
+        field = next(
+            (
+                f
+                for n, f in (model.model_fields.items() if model else [])
+                if to_camel(n) == str(err["loc"][-1])
+            ),
+            None,
+        )
         what = f" ({field.description.rstrip('.')})" if field and field.description else ""
         return f"does not match the pattern {ctx.get('pattern')}{what}", _fix_for(key, stack)
     if kind in {"greater_than_equal", "less_than_equal", "greater_than", "less_than"}:
@@ -457,6 +475,19 @@ def _cross_checks(raw: Mapping[str, Any], stack: str) -> list[Problem]:
                 f"is required when release.provider is {provider}",
                 "run `pulumi config set --secret mlops:releaseToken <token>`",
             )
+    previous = _get(raw, "rollout.previousModel", None)
+    if previous is not None and previous == raw.get("model"):
+        add(
+            "rollout.previousModel",
+            "equals mlops:model",
+            "unset it, or set it to the version serving before mlops:model",
+        )
+    if previous is not None and raw.get("model") is None:
+        add(
+            "rollout.previousModel",
+            "is set but mlops:model is not",
+            "set mlops:model to the new version, or unset rollout.previousModel",
+        )
     if _get(raw, "promotion.target", None) == f"{raw.get('client')}-{env}":
         add("promotion.target", "names this stack itself", "name the next environment's stack")
     if env == "prod":
@@ -473,6 +504,13 @@ def _cross_checks(raw: Mapping[str, Any], stack: str) -> list[Problem]:
             add("stores.protect", "is off, but prod stores are protected", prod_fix)
         if _get(raw, "network.mode") == "public":
             add("network.mode", "is public, but prod uses private networking", prod_fix)
+        image = raw.get("image")
+        if image is None or (isinstance(image, str) and "@sha256:" not in image):
+            add(
+                "image",
+                "is not pinned by digest, but prod runs images by digest",
+                "set mlops:image to the CI-built `repo:tag@sha256:<digest>`",
+            )
         if _get(raw, "approval.mode") == "auto":
             add("approval.mode", "is auto, but prod approves versions by hand", prod_fix)
     return problems
@@ -516,8 +554,11 @@ def validate_settings(
         value = parse_value(value)
         if value == "":
             continue  # Pulumi.yaml's neutral default: the key is unset
-        if key in SECRET_KEYS and value is not None and full_key not in secret_keys and (
-            f"{NAMESPACE}:{key}" not in secret_keys
+        if (
+            key in SECRET_KEYS
+            and value is not None
+            and full_key not in secret_keys
+            and (f"{NAMESPACE}:{key}" not in secret_keys)
         ):
             problems.append(
                 Problem(
@@ -562,9 +603,10 @@ def read_stack_file(path: Path) -> tuple[dict[str, Any], set[str]]:
     try:
         doc = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as exc:
-        raise ConfigError(path.stem.removeprefix("Pulumi."), [
-            Problem("<file>", str(path), f"is not valid YAML ({exc})", "fix the YAML syntax")
-        ]) from exc
+        raise ConfigError(
+            path.stem.removeprefix("Pulumi."),
+            [Problem("<file>", str(path), f"is not valid YAML ({exc})", "fix the YAML syntax")],
+        ) from exc
     config = doc.get("config") or {}
     values: dict[str, Any] = {}
     secrets: set[str] = set()
@@ -580,8 +622,11 @@ def read_stack_file(path: Path) -> tuple[dict[str, Any], set[str]]:
 def apply_project_defaults(values: dict[str, Any], root: Path = PROJECT_ROOT) -> dict[str, Any]:
     """Add the defaults Pulumi.yaml declares for keys the stack file does not set, as the
     Pulumi CLI does before it runs the program."""
-    project = yaml.safe_load((root / "Pulumi.yaml").read_text()) if (
-        root / "Pulumi.yaml").exists() else {}
+    project = (
+        yaml.safe_load((root / "Pulumi.yaml").read_text())
+        if (root / "Pulumi.yaml").exists()
+        else {}
+    )
     merged = dict(values)
     for key, decl in ((project or {}).get("config") or {}).items():
         if isinstance(decl, Mapping) and "default" in decl and key not in merged:
@@ -615,8 +660,20 @@ def tier_config(client: str, blueprint: str, environment: str) -> dict[str, Any]
         {**defaults, "blueprint": blueprint, "client": client, "environment": environment}
     )
     dumped = settings.model_dump(by_alias=True, mode="json", exclude_none=True)
-    keep = ("region", "network", "training", "endpoint", "rollout", "approval", "schedule",
-            "drift", "gate", "budget", "stores", "tracking")
+    keep = (
+        "region",
+        "network",
+        "training",
+        "endpoint",
+        "rollout",
+        "approval",
+        "schedule",
+        "drift",
+        "gate",
+        "budget",
+        "stores",
+        "tracking",
+    )
     config: dict[str, Any] = {
         f"{NAMESPACE}:blueprint": blueprint,
         f"{NAMESPACE}:client": client,

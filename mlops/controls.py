@@ -139,11 +139,7 @@ def _ref_exists(value: Any, expected: str, records: Iterable[Record]) -> bool:
     expected: `<type token>#<input path>`."""
     type_, _, path = expected.partition("#")
     names = {
-        v
-        for r in records
-        if r.type == type_
-        for v in values_at(r.inputs, path)
-        if v is not MISSING
+        v for r in records if r.type == type_ for v in values_at(r.inputs, path) if v is not MISSING
     }
     return value is not MISSING and bool(value) and all(v in names for v in _as_list(value))
 
@@ -236,7 +232,8 @@ def evaluate(
         targets = [
             r
             for r in records
-            if r.custom and (control.resource_type in ("*", r.type))
+            if r.custom
+            and (control.resource_type in ("*", r.type))
             and (control.when is None or control.when[1] in _value_of(r, control.when[0]))
         ]
         finding = Finding(control, "n/a", resources=[r.name for r in targets])
@@ -246,8 +243,11 @@ def evaluate(
             continue
         check = CHECKS[control.check]
         for r in targets:
-            bad = [v for v in _value_of(r, control.property_path)
-                   if not check(v, control.expected, records)]
+            bad = [
+                v
+                for v in _value_of(r, control.property_path)
+                if not check(v, control.expected, records)
+            ]
             if bad:
                 shown = ["<unset>" if v is MISSING else v for v in bad]
                 finding.failures.append(f"{r.name}: {control.property_path}={shown[0]!r}")

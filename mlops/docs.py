@@ -84,8 +84,11 @@ def config_reference() -> str:
             continue
         if path[0] in SECRET_KEYS:
             desc += " **Secret.**"
-        default = "required" if field.is_required() else _cell(field.get_default(
-            call_default_factory=True))
+        default = (
+            "required"
+            if field.is_required()
+            else _cell(field.get_default(call_default_factory=True))
+        )
         tiers = [_lookup(TIER_DEFAULTS[t], path) for t in ("dev", "staging", "prod")]
         lines.append(
             f"| `{key}` | {_type_name(ann)} | {desc} | {default} | " + " | ".join(tiers) + " |\n"
@@ -125,8 +128,10 @@ def controls_reference() -> str:
         if not rows:
             lines.append("No controls yet: the platform's blueprint is not implemented.\n")
             continue
-        lines.append("| id | resource type | property | expected | title | rationale | "
-                     "dev exception |\n|---|---|---|---|---|---|---|\n")
+        lines.append(
+            "| id | resource type | property | expected | title | rationale | "
+            "dev exception |\n|---|---|---|---|---|---|---|\n"
+        )
         for c in rows:
             lines.append(
                 f"| {c.id} | `{c.resource_type}` | `{c.property_path}` | "
@@ -146,12 +151,16 @@ def contract_reference() -> str:
         "platform. The test suite checks both on every example stack. Endpoint capabilities "
         "(serving, autoscaling, guarded rollout, data capture) appear once `mlops:model` is set.\n",
         "\n## Capabilities\n\n| capability | what it means | "
-        + " | ".join(m.NAME for m in modules) + " |\n|---|---|" + "---|" * len(modules) + "\n",
+        + " | ".join(m.NAME for m in modules)
+        + " |\n|---|---|"
+        + "---|" * len(modules)
+        + "\n",
     ]
     for cap in Capability:
         cells = [_cell(m.CAPABILITIES.get(cap, "not implemented yet")) for m in modules]
-        lines.append(f"| {cap.value} | {CAPABILITY_DESCRIPTIONS[cap]} | " + " | ".join(cells)
-                     + " |\n")
+        lines.append(
+            f"| {cap.value} | {CAPABILITY_DESCRIPTIONS[cap]} | " + " | ".join(cells) + " |\n"
+        )
     lines.append("\n## Stack outputs\n\n| output | meaning |\n|---|---|\n")
     for out in OUTPUTS:
         lines.append(f"| `{out.name}` | {out.description} |\n")
@@ -165,8 +174,10 @@ def blueprint_reference(name: str) -> str:
     doc = (module.__doc__ or "").strip()
     lines = [f"# Blueprint `{name}`: {module.TITLE}\n\n", GENERATED, doc + "\n"]
     if not module.IMPLEMENTED:
-        lines.append(f"\n**Not implemented yet** (issue #{module.ISSUE}): `pulumi up` and "
-                     "`mlops plan` stop with a clear error and create nothing.\n")
+        lines.append(
+            f"\n**Not implemented yet** (issue #{module.ISSUE}): `pulumi up` and "
+            "`mlops plan` stop with a clear error and create nothing.\n"
+        )
         return "".join(lines)
     lines.append("\n## Capabilities\n\n| capability | provided by |\n|---|---|\n")
     for cap in Capability:
@@ -175,8 +186,10 @@ def blueprint_reference(name: str) -> str:
     for stack in stacks:
         plan = run_plan(stack)
         lines.append(f"\n## Resource inventory: `{stack}`\n\n")
-        lines.append(f"{len(plan.records)} resources ({plan.settings.environment} tier, model "
-                     f"{plan.settings.model or 'unset'}).\n\n")
+        lines.append(
+            f"{len(plan.records)} resources ({plan.settings.environment} tier, model "
+            f"{plan.settings.model or 'unset'}).\n\n"
+        )
         lines.append("| component | resource type | count |\n|---|---|---|\n")
         urn_type = {r.urn: r for r in plan.records}
         counts: Counter[tuple[str, str]] = Counter()
@@ -189,9 +202,11 @@ def blueprint_reference(name: str) -> str:
             lines.append(f"| `{component}` | `{type_}` | {n} |\n")
         passed = sum(1 for f in plan.findings if f.status == "pass")
         statuses = Counter(f.status for f in plan.findings)
-        lines.append(f"\nControls: {passed} pass; "
-                     + ", ".join(f"{n} {s}" for s, n in sorted(statuses.items()) if s != "pass")
-                     + "\n")
+        lines.append(
+            f"\nControls: {passed} pass; "
+            + ", ".join(f"{n} {s}" for s, n in sorted(statuses.items()) if s != "pass")
+            + "\n"
+        )
     return "".join(lines)
 
 

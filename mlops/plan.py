@@ -34,7 +34,7 @@ from mlops.config import (
     stack_file,
     validate_settings,
 )
-from mlops.contract import ENDPOINT_CAPABILITIES, Capability
+from mlops.contract import Capability
 
 PROJECT = "mlops"
 OFFLINE_NOTE = (
@@ -89,13 +89,14 @@ class Plan:
         return [f for f in self.findings if f.status == "fail"]
 
     @property
+    def capabilities_off(self) -> dict[str, str]:
+        """Capabilities this stack's config turns off, with the reason."""
+        return {c.value: why for c, why in blueprints.switched_off(self.settings).items()}
+
+    @property
     def missing_capabilities(self) -> list[str]:
-        pending = self.settings.model is None
-        return [
-            c
-            for c, n in self.capabilities.items()
-            if n == 0 and not (pending and Capability(c) in ENDPOINT_CAPABILITIES)
-        ]
+        off = self.capabilities_off
+        return [c for c, n in self.capabilities.items() if n == 0 and c not in off]
 
     def by_type(self, type_: str) -> list[Record]:
         return [r for r in self.records if r.type == type_]
@@ -122,6 +123,7 @@ class Plan:
             "resources": [r.as_dict() for r in self.records],
             "outputs": self.outputs,
             "capabilities": self.capabilities,
+            "capabilitiesOff": self.capabilities_off,
             "missingCapabilities": self.missing_capabilities,
             "controls": [f.as_dict() for f in self.findings],
             "controlsFailed": len(self.failed_controls),
@@ -144,10 +146,20 @@ def _default_outputs(platform: str, args: pulumi_mocks.MockResourceArgs) -> tupl
         return f"{physical}-id", {"arn": arn, "name": physical, **inputs}
     if platform == "azure":
         _, kind = _service_of(args.typ)
-        physical = next((v for k, v in inputs.items() if k.endswith("Name") and
-                         k.lower().startswith(kind.lower()[:4]) and isinstance(v, str)), name)
-        rid = (f"/subscriptions/{MOCK_SUBSCRIPTION}/resourceGroups/mock-rg/providers/"
-               f"{args.typ.replace(':', '/')}/{physical}")
+        physical = next(
+            (
+                v
+                for k, v in inputs.items()
+                if k.endswith("Name")
+                and k.lower().startswith(kind.lower()[:4])
+                and isinstance(v, str)
+            ),
+            name,
+        )
+        rid = (
+            f"/subscriptions/{MOCK_SUBSCRIPTION}/resourceGroups/mock-rg/providers/"
+            f"{args.typ.replace(':', '/')}/{physical}"
+        )
         return rid, {"name": physical, **inputs}
     if platform == "kubernetes":
         meta = dict(inputs.get("metadata") or {})
@@ -159,18 +171,27 @@ def _default_outputs(platform: str, args: pulumi_mocks.MockResourceArgs) -> tupl
 def _default_call(platform: str, args: pulumi_mocks.MockCallArgs) -> dict[str, Any]:
     token = args.token
     if token == "aws:index/getCallerIdentity:getCallerIdentity":
-        return {"accountId": MOCK_ACCOUNT, "arn": f"arn:aws:iam::{MOCK_ACCOUNT}:user/plan",
-                "userId": "PLAN"}
+        return {
+            "accountId": MOCK_ACCOUNT,
+            "arn": f"arn:aws:iam::{MOCK_ACCOUNT}:user/plan",
+            "userId": "PLAN",
+        }
     if token == "aws:index/getRegion:getRegion":
         return {"name": "us-east-1", "region": "us-east-1", "id": "us-east-1"}
     if token == "aws:index/getAvailabilityZones:getAvailabilityZones":
-        return {"names": ["us-east-1a", "us-east-1b", "us-east-1c"],
-                "zoneIds": ["use1-az1", "use1-az2", "use1-az3"]}
+        return {
+            "names": ["us-east-1a", "us-east-1b", "us-east-1c"],
+            "zoneIds": ["use1-az1", "use1-az2", "use1-az3"],
+        }
     if token == "aws:index/getPartition:getPartition":
         return {"partition": "aws", "dnsSuffix": "amazonaws.com"}
     if token.startswith("azure-native:authorization:getClientConfig"):
-        return {"clientId": MOCK_TENANT, "objectId": MOCK_TENANT,
-                "subscriptionId": MOCK_SUBSCRIPTION, "tenantId": MOCK_TENANT}
+        return {
+            "clientId": MOCK_TENANT,
+            "objectId": MOCK_TENANT,
+            "subscriptionId": MOCK_SUBSCRIPTION,
+            "tenantId": MOCK_TENANT,
+        }
     return {}
 
 
@@ -234,6 +255,8 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                 "retainOnDelete": bool(request.retainOnDelete),
                 "provider": request.provider,
                 "dependsOn": list(request.dependencies),
+                "ignoreChanges": list(request.ignoreChanges),
+                "deleteBeforeReplace": bool(request.deleteBeforeReplace),
             },
         )
         with self._lock:
@@ -288,8 +311,10 @@ def _count_capabilities(settings: StackSettings, records: list[Record]) -> dict[
                 continue
             if evidence.property_path is not None:
                 present = controls_mod.CHECKS["present"]
-                if not any(present(v, None, records) for v in
-                           controls_mod.values_at(r.inputs, evidence.property_path)):
+                if not any(
+                    present(v, None, records)
+                    for v in controls_mod.values_at(r.inputs, evidence.property_path)
+                ):
                     continue
             counts[evidence.capability.value] += 1
     return dict(counts)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import yaml
 from typer.testing import CliRunner
 
 import blueprints
 from mlops.cli import app
-from mlops.config import load_stack
+from mlops.config import ConfigError, load_stack
 from mlops.contract import Capability
 
 runner = CliRunner()
@@ -26,8 +27,32 @@ def test_blueprints_lists_every_blueprint_and_capability() -> None:
             assert all(entry["capabilities"].values()), f"{name} leaves a capability blank"
 
 
+IMAGE = "initech.azurecr.io/mlops-kit:1.0@sha256:" + "ab" * 32
+
+
+def test_new_prod_without_image_says_what_is_missing(tmp_path) -> None:
+    result = runner.invoke(
+        app, ["new", "initech", "-b", "onprem", "-e", "prod", "--dir", str(tmp_path)]
+    )
+    assert result.exit_code == 0, result.output
+    assert "mlops:image" in (tmp_path / "Pulumi.initech-prod.yaml").read_text()
+    with pytest.raises(ConfigError, match="mlops:image=<unset> is not pinned by digest"):
+        load_stack("initech-prod", root=tmp_path)
+
+
 def test_new_writes_a_valid_stack_and_refuses_to_overwrite(tmp_path) -> None:
-    args = ["new", "initech", "--blueprint", "azureml", "--env", "prod", "--dir", str(tmp_path)]
+    args = [
+        "new",
+        "initech",
+        "--blueprint",
+        "azureml",
+        "--env",
+        "prod",
+        "--dir",
+        str(tmp_path),
+        "--image",
+        IMAGE,
+    ]
     first = runner.invoke(app, args)
     assert first.exit_code == 0, first.output
     path = tmp_path / "Pulumi.initech-prod.yaml"
@@ -35,7 +60,10 @@ def test_new_writes_a_valid_stack_and_refuses_to_overwrite(tmp_path) -> None:
     assert doc["config"]["mlops:endpoint"]["minInstances"] == 2
     settings = load_stack("initech-prod", root=tmp_path)
     assert (settings.blueprint, settings.environment, settings.region) == (
-        "azureml", "prod", "eastus")
+        "azureml",
+        "prod",
+        "eastus",
+    )
     before = path.read_text()
     second = runner.invoke(app, args)
     assert second.exit_code == 2
@@ -44,8 +72,9 @@ def test_new_writes_a_valid_stack_and_refuses_to_overwrite(tmp_path) -> None:
 
 
 def test_new_rejects_bad_names_and_writes_nothing(tmp_path) -> None:
-    result = runner.invoke(app, ["new", "Initech", "-b", "azure", "-e", "qa", "--dir",
-                                 str(tmp_path)])
+    result = runner.invoke(
+        app, ["new", "Initech", "-b", "azure", "-e", "qa", "--dir", str(tmp_path)]
+    )
     assert result.exit_code == 2
     assert "mlops:blueprint='azure' is not one of sagemaker, azureml, onprem" in result.output
     assert "mlops:environment='qa'" in result.output

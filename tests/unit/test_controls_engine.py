@@ -11,8 +11,16 @@ from mlops.plan import Record
 
 
 def rec(type_: str, name: str, inputs: dict, **options) -> Record:
-    return Record(urn=f"urn:{name}", type=type_, name=name, parent="", custom=True,
-                  inputs=inputs, outputs={}, options={"protect": False, **options})
+    return Record(
+        urn=f"urn:{name}",
+        type=type_,
+        name=name,
+        parent="",
+        custom=True,
+        inputs=inputs,
+        outputs={},
+        options={"protect": False, **options},
+    )
 
 
 @pytest.mark.parametrize(
@@ -39,8 +47,16 @@ def test_values_at(obj, path, expected) -> None:
         ({"Effect": "Allow", "Action": "*", "Resource": "arn:aws:s3:::b/*"}, True),
         ({"Effect": "Deny", "Action": "*", "Resource": "*"}, True),
         ({"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": "x"}, False),
-        ({"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "kms:Decrypt", "Resource": "*",
-          "Condition": {"StringEquals": {"kms:CallerAccount": "1"}}}, True),
+        (
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": "*"},
+                "Action": "kms:Decrypt",
+                "Resource": "*",
+                "Condition": {"StringEquals": {"kms:CallerAccount": "1"}},
+            },
+            True,
+        ),
     ],
 )
 def test_no_wildcard_grant(statement, ok) -> None:
@@ -50,17 +66,25 @@ def test_no_wildcard_grant(statement, ok) -> None:
 
 def test_ref_exists_and_sums_to() -> None:
     alarms = [rec("aws:cloudwatch/metricAlarm:MetricAlarm", "a", {"name": "errors"})]
-    assert c.CHECKS["ref_exists"](["errors"], "aws:cloudwatch/metricAlarm:MetricAlarm#name",
-                                  alarms)
-    assert not c.CHECKS["ref_exists"](["errors", "latency"],
-                                      "aws:cloudwatch/metricAlarm:MetricAlarm#name", alarms)
+    assert c.CHECKS["ref_exists"](["errors"], "aws:cloudwatch/metricAlarm:MetricAlarm#name", alarms)
+    assert not c.CHECKS["ref_exists"](
+        ["errors", "latency"], "aws:cloudwatch/metricAlarm:MetricAlarm#name", alarms
+    )
     assert c.CHECKS["sums_to"]({"blue": 90, "green": 10}, 100, [])
     assert not c.CHECKS["sums_to"]({"blue": 90, "green": 20}, 100, [])
 
 
 def _control(**kw) -> c.Control:
-    base = dict(id="T-X-01", platform="aws", resource_type="t:x:X", property_path="flag",
-                check="equals", expected=True, title="flag on", rationale="test")
+    base = dict(
+        id="T-X-01",
+        platform="aws",
+        resource_type="t:x:X",
+        property_path="flag",
+        check="equals",
+        expected=True,
+        title="flag on",
+        rationale="test",
+    )
     return c.Control(**{**base, **kw})
 
 
@@ -79,8 +103,9 @@ def test_statuses(table) -> None:
     assert finding.status == "fail"
     assert finding.failures == ["bad: flag='<unset>'"]
     assert c.evaluate([], platform="aws", environment="prod")[0].status == "n/a"
-    suppressed = c.evaluate([bad], platform="aws", environment="prod",
-                            suppressions={"T-X-01": "accepted risk"})[0]
+    suppressed = c.evaluate(
+        [bad], platform="aws", environment="prod", suppressions={"T-X-01": "accepted risk"}
+    )[0]
     assert (suppressed.status, suppressed.note) == ("suppressed", "accepted risk")
 
 

@@ -39,5 +39,6 @@ def test_check_mode_detects_a_stale_file(tmp_path: Path) -> None:
 def test_readme_opens_with_the_two_commands() -> None:
     readme = (PROJECT_ROOT / "README.md").read_text()
     first_block = readme.split("```")[1]
-    assert [line for line in first_block.splitlines() if line.strip() and
-            not line.startswith("#")][-2:] == ["make demo", "make test"]
+    assert [line for line in first_block.splitlines() if line.strip() and not line.startswith("#")][
+        -2:
+    ] == ["make demo", "make test"]

@@ -60,7 +60,13 @@ def test_injected_defaults_change_nothing(stack: str) -> None:
 
 def test_injected_defaults_keep_tier_defaults() -> None:
     values = apply_project_defaults(
-        {"mlops:blueprint": "azureml", "mlops:client": "x1", "mlops:environment": "prod"})
+        {
+            "mlops:blueprint": "azureml",
+            "mlops:client": "x1",
+            "mlops:environment": "prod",
+            "mlops:image": "x1.azurecr.io/kit:1@sha256:" + "0" * 64,
+        }
+    )
     settings = validate_settings(values, stack="x1-prod")
     assert (settings.region, settings.endpoint.min_instances) == ("eastus", 2)
 

@@ -1,0 +1,221 @@
+"""Helpers shared by the AWS components: argument checks, child options, policy documents,
+cron conversion and the stack's resource names."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+
+
+class ArgsError(ValueError):
+    """Component arguments that cannot build a working resource; nothing was created."""
+
+
+def fail_on(component: str, problems: Sequence[str]) -> None:
+    """Raise one ArgsError listing every problem of a component's args."""
+    if problems:
+        lines = "\n  - ".join(problems)
+        raise ArgsError(f"{component}: {len(problems)} invalid argument(s):\n  - {lines}")
+
+
+def bad(field: str, value: Any, allowed: str, fix: str) -> str:
+    """The house message: field, bad value, allowed values, fix."""
+    return f"{field}={value!r} is not {allowed}; {fix}"
+
+
+def child(parent: pulumi.Resource, **kwargs: Any) -> pulumi.ResourceOptions:
+    """Options of a component's child resource."""
+    return pulumi.ResourceOptions(parent=parent, **kwargs)
+
+
+def stateful(parent: pulumi.Resource, protect: bool, **kwargs: Any) -> pulumi.ResourceOptions:
+    """Options of a stateful store: protected and retained on delete when `protect` is set."""
+    return pulumi.ResourceOptions(
+        parent=parent, protect=protect, retain_on_delete=protect, **kwargs
+    )
+
+
+def policy(statements: Iterable[Mapping[str, Any]]) -> pulumi.Output[str]:
+    """An IAM policy document (JSON) from statements whose values may be Outputs."""
+    return pulumi.Output.json_dumps({"Version": "2012-10-17", "Statement": list(statements)})
+
+
+def trust(*services: str, account_id: pulumi.Input[str]) -> pulumi.Output[str]:
+    """A trust policy letting AWS services assume a role on behalf of this account only."""
+    return policy(
+        [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": list(services)},
+                "Action": "sts:AssumeRole",
+                "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
+            }
+        ]
+    )
+
+
+def aws_cron(expr: str) -> str:
+    """A 5-field UTC cron (`m h dom mon dow`) as an AWS 6-field `cron(...)` expression.
+
+    AWS needs `?` in one of day-of-month / day-of-week and numbers weekdays 1 (SUN) to 7 (SAT),
+    where 5-field cron uses 0 (SUN) to 6 (SAT)."""
+    fields = expr.split()
+    if len(fields) != 5:
+        raise ArgsError(bad("cron", expr, "a 5-field cron expression", "use `m h dom mon dow`"))
+    minute, hour, dom, month, dow = fields
+    if dom == "*" and dow == "*":
+        dom = "?"
+    elif dow == "*":
+        dow = "?"
+    else:
+        if dom != "*":
+            raise ArgsError(
+                bad(
+                    "cron",
+                    expr,
+                    "supported by AWS (day-of-month and day-of-week both set)",
+                    "set only one of day-of-month and day-of-week",
+                )
+            )
+        dom = "?"
+        dow = _shift_weekdays(dow)
+    return f"cron({minute} {hour} {dom} {month} {dow} *)"
+
+
+def _shift_weekdays(field: str) -> str:
+    def one(token: str) -> str:
+        if token == "*":
+            return token
+        return str(int(token) % 7 + 1)
+
+    parts = []
+    for item in field.split(","):
+        base, _, step = item.partition("/")
+        rng = "-".join(one(t) for t in base.split("-"))
+        parts.append(f"{rng}/{step}" if step else rng)
+    return ",".join(parts)
+
+
+@dataclass(frozen=True)
+class StackNames:
+    """Physical names of the resources other resources (and policies) must know in advance.
+
+    Fixing them up front lets an IAM policy name the exact pipeline, endpoint or group it
+    grants on before that resource exists, instead of falling back to `*`."""
+
+    prefix: str
+
+    @property
+    def key_alias(self) -> str:
+        return f"alias/{self.prefix}"
+
+    @property
+    def repository(self) -> str:
+        return f"{self.prefix}-mlops"
+
+    @property
+    def model_package_group(self) -> str:
+        return f"{self.prefix}-models"
+
+    @property
+    def pipeline(self) -> str:
+        return f"{self.prefix}-training"
+
+    @property
+    def schedule(self) -> str:
+        return f"{self.prefix}-continuous-training"
+
+    @property
+    def data_rule(self) -> str:
+        return f"{self.prefix}-new-raw-data"
+
+    @property
+    def release_rule(self) -> str:
+        return f"{self.prefix}-model-approved"
+
+    @property
+    def api_destination(self) -> str:
+        return f"{self.prefix}-release"
+
+    @property
+    def tracking_server(self) -> str:
+        return f"{self.prefix}-mlflow"
+
+    @property
+    def endpoint(self) -> str:
+        return f"{self.prefix}-endpoint"
+
+    @property
+    def monitoring_schedule(self) -> str:
+        return f"{self.prefix}-data-quality"
+
+    @property
+    def alerts_topic(self) -> str:
+        return f"{self.prefix}-alerts"
+
+    @property
+    def training_dlq(self) -> str:
+        return f"{self.prefix}-training-dlq"
+
+    @property
+    def release_dlq(self) -> str:
+        return f"{self.prefix}-release-dlq"
+
+    @property
+    def data_drift_rule(self) -> str:
+        return f"{self.prefix}-training-data-drift"
+
+    @property
+    def data_drift_dlq(self) -> str:
+        return f"{self.prefix}-data-drift-dlq"
+
+    @property
+    def monitoring_dlq(self) -> str:
+        return f"{self.prefix}-drift-dlq"
+
+    def role(self, duty: str) -> str:
+        return f"{self.prefix}-{duty}"
+
+    @property
+    def budget(self) -> str:
+        return f"{self.prefix}-monthly"
+
+    def bucket(
+        self, account_id: pulumi.Input[str], region: str, purpose: str
+    ) -> pulumi.Output[str]:
+        """Globally unique bucket name: `<prefix>-<account>-<region>-<purpose>` (<= 63 chars)."""
+        return pulumi.Output.concat(self.prefix, "-", account_id, "-", region, "-", purpose)
+
+
+def partition(region: str) -> str:
+    """The ARN partition of a region (`aws`, `aws-cn`, `aws-us-gov`)."""
+    if region.startswith("cn-"):
+        return "aws-cn"
+    if region.startswith("us-gov-"):
+        return "aws-us-gov"
+    return "aws"
+
+
+def arn(
+    service: str, region: str, account_id: pulumi.Input[str], resource: str
+) -> pulumi.Output[str]:
+    """`arn:<partition>:<service>:<region>:<account>:<resource>`."""
+    return pulumi.Output.concat(
+        "arn:", partition(region), ":", service, ":", region, ":", account_id, ":", resource
+    )
+
+
+def dumps(value: Any) -> str:
+    """Compact, stable JSON."""
+    return json.dumps(value, separators=(",", ":"), sort_keys=True)
+
+
+def role_arn(region: str, account_id: pulumi.Input[str], role_name: str) -> pulumi.Output[str]:
+    """ARN of an IAM role by name (IAM is global: no region in the ARN)."""
+    return pulumi.Output.concat(
+        "arn:", partition(region), ":iam::", account_id, ":role/", role_name
+    )

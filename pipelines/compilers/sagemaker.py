@@ -1,0 +1,479 @@
+"""Compile the one definition to a SageMaker Pipelines definition (sagemaker SDK v3).
+
+    definition_json = compile_sagemaker(settings, pipeline_name=..., role_arn=..., bucket=...,
+                                        model_package_group=..., region=...)
+
+validate-data, prepare, evaluate and quality-gate become ProcessingSteps, train a TrainingStep
+(container entrypoint `python -m pipelines.steps.train`), and the gate a ConditionStep that
+either registers the model (ModelStep -> CreateModelPackage in the stack's Model Package
+Group, MLflow serving image, evaluation.json as model-quality metrics) or fails the execution
+with the gate's reasons.
+
+Works with no AWS credentials, no network and no moto: everything that would make the SDK
+call AWS is preset in `_offline_session` (region, default bucket, role validation off,
+telemetry off). The SDK is imported only inside this module's functions.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import warnings
+from collections.abc import Iterator
+from typing import Any
+
+from pipelines.definition import (
+    PARAMS,
+    PIPELINE,
+    PipelineSettings,
+    Step,
+    parameter_defaults,
+    step_arguments,
+)
+
+PROCESSING_ROOT = "/opt/ml/processing"
+SAGEMAKER_APPROVAL = {"auto": "Approved", "manual": "PendingManualApproval"}
+TELEMETRY_OFF = {
+    "SchemaVersion": "1.0",
+    "SageMaker": {"PythonSDK": {"Modules": {"TelemetryOptOut": True}}},
+}
+
+
+@contextlib.contextmanager
+def _offline_env(region: str) -> Iterator[None]:
+    """Environment the SDK needs to build a definition without calling AWS.
+
+    sagemaker.mlops creates boto3 clients at import time (needs a region, not credentials),
+    and ModelTrainer validates the role through IAM unless SAGEMAKER_VALIDATE_ROLE=false.
+    """
+    wanted = {"AWS_DEFAULT_REGION": region, "SAGEMAKER_VALIDATE_ROLE": "false"}
+    saved = {key: os.environ.get(key) for key in wanted}
+    os.environ.update(wanted)
+    from sagemaker.core.config.config_manager import SageMakerConfig
+
+    # The SDK re-validates the session config against its JSON schema on every lookup (~0.25 s
+    # each, 70+ lookups). Ours is a constant that is validated once, for real, here.
+    original = SageMakerConfig.__dict__["validate_sagemaker_config"]
+    original.__func__(TELEMETRY_OFF)
+
+    def validate(sagemaker_config: dict | None = None) -> None:
+        if sagemaker_config != TELEMETRY_OFF:
+            original.__func__(sagemaker_config)
+
+    SageMakerConfig.validate_sagemaker_config = staticmethod(validate)
+    # The SDK's modules set their own DEBUG/INFO levels; while building, its chatter ("No Job
+    # being started", "Popping out ...Name") is expected, so only errors get through.
+    previous = logging.root.manager.disable
+    logging.disable(logging.WARNING)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Running within a PipelineSession")
+            yield
+    finally:
+        logging.disable(previous)
+        SageMakerConfig.validate_sagemaker_config = original
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def _offline_session(region: str, bucket: str) -> Any:
+    """A PipelineSession that never calls AWS: region, bucket and config are preset."""
+    import boto3
+    from sagemaker.core.workflow.pipeline_context import PipelineSession
+
+    session = PipelineSession(
+        boto_session=boto3.Session(region_name=region),
+        default_bucket=bucket,
+        sagemaker_config=TELEMETRY_OFF,
+    )
+    # default_bucket() otherwise checks (and may create) the bucket through S3
+    session._default_bucket = bucket
+    return session
+
+
+def _check(
+    pipeline_name: str, role_arn: str, bucket: str, model_package_group: str, region: str
+) -> None:
+    problems = []
+    if not role_arn.startswith("arn:aws") or ":role/" not in role_arn:
+        problems.append(
+            f"role_arn={role_arn!r} is not an IAM role ARN; pass the pipeline execution role's ARN"
+        )
+    for name, value in (
+        ("pipeline_name", pipeline_name),
+        ("bucket", bucket),
+        ("model_package_group", model_package_group),
+        ("region", region),
+    ):
+        if not value:
+            problems.append(f"{name} is empty; pass the stack's {name}")
+    if problems:
+        raise ValueError("cannot compile the SageMaker pipeline:\n  - " + "\n  - ".join(problems))
+
+
+def compile_sagemaker(
+    settings: PipelineSettings,
+    *,
+    pipeline_name: str,
+    role_arn: str,
+    bucket: str,
+    model_package_group: str,
+    region: str,
+    kms_key_id: str | None = None,
+    subnets: list[str] | None = None,
+    security_group_ids: list[str] | None = None,
+) -> str:
+    """The SageMaker pipeline definition JSON for `settings` (offline; plain strings in)."""
+    _check(pipeline_name, role_arn, bucket, model_package_group, region)
+    with _offline_env(region):
+        return _build(
+            settings,
+            pipeline_name=pipeline_name,
+            role_arn=role_arn,
+            bucket=bucket,
+            model_package_group=model_package_group,
+            region=region,
+            kms_key_id=kms_key_id,
+            subnets=subnets or [],
+            security_group_ids=security_group_ids or [],
+        )
+
+
+def _build(
+    settings: PipelineSettings,
+    *,
+    pipeline_name: str,
+    role_arn: str,
+    bucket: str,
+    model_package_group: str,
+    region: str,
+    kms_key_id: str | None,
+    subnets: list[str],
+    security_group_ids: list[str],
+) -> str:
+    from sagemaker.core.model_metrics import MetricsSource, ModelMetrics
+    from sagemaker.core.network import NetworkConfig
+    from sagemaker.core.processing import Processor
+    from sagemaker.core.shapes import (
+        OutputDataConfig,
+        ProcessingInput,
+        ProcessingOutput,
+        ProcessingS3Input,
+        ProcessingS3Output,
+    )
+    from sagemaker.core.training.configs import Compute, InputData, Networking, StoppingCondition
+    from sagemaker.core.workflow.conditions import (
+        ConditionEquals,
+        ConditionGreaterThanOrEqualTo,
+    )
+    from sagemaker.core.workflow.execution_variables import ExecutionVariables
+    from sagemaker.core.workflow.functions import Join, JsonGet
+    from sagemaker.core.workflow.parameters import (
+        ParameterFloat,
+        ParameterInteger,
+        ParameterString,
+    )
+    from sagemaker.core.workflow.properties import PropertyFile
+    from sagemaker.mlops.workflow import (
+        CacheConfig,
+        ConditionStep,
+        FailStep,
+        ModelStep,
+        Pipeline,
+        ProcessingStep,
+    )
+    from sagemaker.serve.model_builder import ModelBuilder
+    from sagemaker.train.model_trainer import ModelTrainer
+
+    session = _offline_session(region, bucket)
+    prefix = f"s3://{bucket}/pipelines/{pipeline_name}"
+    defaults = parameter_defaults(
+        settings,
+        data_uri=f"s3://{bucket}/data/{pipeline_name}/",
+        baseline_uri=f"{prefix}/accepted/baseline/",
+    )
+    kinds = {"string": ParameterString, "float": ParameterFloat, "integer": ParameterInteger}
+    params = {
+        p.name: kinds[p.type](name=p.camel, default_value=defaults[p.name])
+        for p in PARAMS
+        if p.name not in ("model_name", "approval_status")
+    }
+    approval = ParameterString(
+        name="ModelApprovalStatus", default_value=SAGEMAKER_APPROVAL[settings.approval_mode]
+    )
+
+    def arg(value: Any) -> Any:  # container arguments must be strings
+        return (
+            value.to_string()
+            if hasattr(value, "to_string") and not isinstance(value, ParameterString)
+            else value
+        )
+
+    arg_params = {name: arg(value) for name, value in params.items()}
+    network = NetworkConfig(
+        enable_network_isolation=True,
+        encrypt_inter_container_traffic=True,
+        subnets=subnets or None,
+        security_group_ids=security_group_ids or None,
+    )
+    cache = CacheConfig(enable_caching=True, expire_after="P30D")
+    steps: dict[str, Any] = {}
+    property_files = {
+        "evaluate": PropertyFile(
+            name="EvaluationReport", output_name="evaluation", path="evaluation.json"
+        ),
+        "quality-gate": PropertyFile(name="GateDecision", output_name="gate", path="gate.json"),
+    }
+
+    def output_uri(step: Step, output: str) -> Any:
+        return Join(
+            on="/", values=[prefix, ExecutionVariables.PIPELINE_EXECUTION_ID, step.name, output]
+        )
+
+    def source_uri(step_name: str, output: str) -> Any:
+        upstream = steps[step_name]
+        if step_name == "train":
+            return upstream.properties.ModelArtifacts.S3ModelArtifacts
+        return upstream.properties.ProcessingOutputConfig.Outputs[output].S3Output.S3Uri
+
+    def processing(step: Step) -> Any:
+        processor = Processor(
+            role=role_arn,
+            image_uri=settings.image_uri,
+            instance_count=1,
+            instance_type=settings.processing_instance_type,
+            entrypoint=step.command,
+            volume_kms_key=kms_key_id,
+            output_kms_key=kms_key_id,
+            max_runtime_in_seconds=settings.max_runtime_minutes * 60,
+            base_job_name=f"{pipeline_name}-{step.name}"[:32],
+            sagemaker_session=session,
+            network_config=network,
+            env={"MLOPS_PIPELINE_STEP": step.name},
+        )
+        inputs, local_in = [], {}
+        for inp in step.inputs:
+            local = f"{PROCESSING_ROOT}/input/{inp.name}"
+            uri = params[inp.from_param] if inp.from_param else source_uri(*inp.from_step)
+            inputs.append(
+                ProcessingInput(
+                    input_name=inp.name,
+                    s3_input=ProcessingS3Input(
+                        s3_uri=uri,
+                        local_path=local,
+                        s3_data_type="S3Prefix",
+                        s3_input_mode="File",
+                        s3_data_distribution_type="FullyReplicated",
+                    ),
+                )
+            )
+            local_in[inp.name] = local
+        outputs, local_out = [], {}
+        for out in step.outputs:
+            local = f"{PROCESSING_ROOT}/output/{out}"
+            outputs.append(
+                ProcessingOutput(
+                    output_name=out,
+                    s3_output=ProcessingS3Output(
+                        s3_uri=output_uri(step, out), local_path=local, s3_upload_mode="EndOfJob"
+                    ),
+                )
+            )
+            local_out[out] = local
+        run_args = processor.run(
+            inputs=inputs,
+            outputs=outputs,
+            arguments=step_arguments(step, inputs=local_in, outputs=local_out, params=arg_params),
+        )
+        files = [property_files[step.name]] if step.name in property_files else None
+        return ProcessingStep(
+            name=step.camel,
+            step_args=run_args,
+            description=step.description,
+            property_files=files,
+            cache_config=cache,
+        )
+
+    def training(step: Step) -> Any:
+        trainer = ModelTrainer(
+            sagemaker_session=session,
+            role=role_arn,
+            training_image=settings.image_uri,
+            base_job_name=f"{pipeline_name}-train"[:32],
+            compute=Compute(
+                instance_type=settings.training_instance_type,
+                instance_count=1,
+                volume_kms_key_id=kms_key_id,
+                enable_managed_spot_training=settings.spot or None,
+            ),
+            stopping_condition=StoppingCondition(
+                max_runtime_in_seconds=settings.max_runtime_minutes * 60,
+                max_wait_time_in_seconds=(
+                    settings.max_runtime_minutes * 120 if settings.spot else None
+                ),
+            ),
+            networking=Networking(
+                enable_network_isolation=True,
+                enable_inter_container_traffic_encryption=True,
+                subnets=subnets or None,
+                security_group_ids=security_group_ids or None,
+            )
+            if subnets
+            else Networking(
+                enable_network_isolation=True, enable_inter_container_traffic_encryption=True
+            ),
+            output_data_config=OutputDataConfig(
+                s3_output_path=f"{prefix}/models", kms_key_id=kms_key_id
+            ),
+            hyperparameters={name: params[name] for name in step.params},
+            environment={"MLOPS_PIPELINE_STEP": step.name},
+        )
+        channels = [
+            InputData(channel_name=inp.name, data_source=source_uri(*inp.from_step))
+            for inp in step.inputs
+        ]
+        return _EntrypointTrainingStep(
+            name=step.camel,
+            step_args=trainer.train(input_data_config=channels),
+            description=step.description,
+            cache_config=cache,
+            entrypoint=step.command,
+            arguments=[
+                *(a for inp in step.inputs for a in (inp.flag, f"/opt/ml/input/data/{inp.name}")),
+                step.output_flag("model"),
+                "/opt/ml/model",
+                "--hyperparameters-file",
+                "/opt/ml/input/config/hyperparameters.json",
+            ],
+        )
+
+    for step in PIPELINE:
+        if step.kind == "processing":
+            steps[step.name] = processing(step)
+        elif step.kind == "training":
+            steps[step.name] = training(step)
+
+    evaluation_uri = Join(on="/", values=[source_uri("evaluate", "evaluation"), "evaluation.json"])
+    register_step = next(s for s in PIPELINE if s.kind == "register")
+    builder = ModelBuilder(
+        s3_model_data_url=steps["train"].properties.ModelArtifacts.S3ModelArtifacts,
+        image_uri=settings.serving_image_uri or settings.image_uri,
+        role_arn=role_arn,
+        sagemaker_session=session,
+    )
+    register_args = builder.register(
+        model_package_group_name=model_package_group,
+        content_types=["application/json", "text/csv"],
+        response_types=["application/json"],
+        inference_instances=["ml.m5.large", "ml.c5.large"],
+        transform_instances=["ml.m5.large"],
+        approval_status=approval,
+        description=register_step.description,
+        model_metrics=ModelMetrics(
+            model_statistics=MetricsSource(content_type="application/json", s3_uri=evaluation_uri)
+        ),
+        customer_metadata_properties={
+            "pipeline_run_id": ExecutionVariables.PIPELINE_EXECUTION_ID,
+            "data_uri": params["data_uri"],
+            "validation_report": Join(
+                on="/", values=[source_uri("validate-data", "report"), "report.json"]
+            ),
+            "code_version": _code_version(),
+            "image_uri": settings.image_uri,
+            "model_format": "mlflow",
+            "environment": settings.environment,
+        },
+    )
+    register = ModelStep(
+        name=register_step.camel, step_args=register_args, description=register_step.description
+    )
+    gate_step = next(s for s in PIPELINE if s.name == "quality-gate")
+    fail = FailStep(
+        name="GateFailed",
+        error_message=Join(
+            on=" ",
+            values=[
+                "quality gate failed:",
+                settings.gate_metric,
+                "below",
+                params["gate_minimum"],
+                "or more than",
+                params["gate_max_regression"],
+                "below the champion",
+                params["champion_metric"],
+            ],
+        ),
+    )
+    condition = ConditionStep(
+        name=f"{gate_step.camel}Check",
+        description="Register only when the quality gate passed",
+        conditions=[
+            ConditionEquals(
+                left=JsonGet(
+                    step_name=steps["quality-gate"].name,
+                    property_file=property_files["quality-gate"],
+                    json_path="passed_int",
+                ),
+                right=1,
+            ),
+            ConditionGreaterThanOrEqualTo(
+                left=JsonGet(
+                    step_name=steps["evaluate"].name,
+                    property_file=property_files["evaluate"],
+                    json_path=f"metrics.{settings.gate_metric}",
+                ),
+                right=params["gate_minimum"],
+            ),
+        ],
+        if_steps=[register],
+        else_steps=[fail],
+    )
+    pipeline = Pipeline(
+        name=pipeline_name,
+        parameters=[*params.values(), approval],
+        steps=[*steps.values(), condition],
+        sagemaker_session=session,
+    )
+    definition = json.loads(pipeline.definition())
+    definition.setdefault("Metadata", {})["mlops"] = {"settings_environment": settings.environment}
+    return json.dumps(definition, sort_keys=True)
+
+
+def _code_version() -> str:
+    from pipelines.steps._common import code_version
+
+    return code_version()
+
+
+def _entrypoint_step_class() -> Any:
+    from sagemaker.mlops.workflow import TrainingStep
+
+    class EntrypointTrainingStep(TrainingStep):
+        """A TrainingStep whose container runs `entrypoint arguments...`.
+
+        ModelTrainer sets ContainerEntrypoint only when it uploads source code (an S3 call);
+        our code is in the image, so the entrypoint is set on the request here instead.
+        """
+
+        def __init__(self, *, entrypoint: list[str], arguments: list[str], **kwargs: Any):
+            super().__init__(**kwargs)
+            self._entrypoint, self._arguments = list(entrypoint), list(arguments)
+
+        @property
+        def arguments(self) -> dict[str, Any]:
+            request = super().arguments
+            spec = request.setdefault("AlgorithmSpecification", {})
+            spec["ContainerEntrypoint"] = self._entrypoint
+            spec["ContainerArguments"] = self._arguments
+            return request
+
+    return EntrypointTrainingStep
+
+
+def _EntrypointTrainingStep(**kwargs: Any) -> Any:  # noqa: N802 - behaves as a class
+    return _entrypoint_step_class()(**kwargs)

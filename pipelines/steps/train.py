@@ -1,0 +1,155 @@
+"""train: fit the estimator on the train split and save it in MLflow format.
+
+    python -m pipelines.steps.train --train DIR --model-dir DIR [--trainer module:callable] \
+        [--hyperparameters JSON | --hyperparameters-file FILE] [--seed 42]
+
+The model folder is an MLflow model (MLmodel at its root) that Azure ML, KServe's MLflow
+runtime and SageMaker's MLflow serving container serve as is; training.json beside it records
+the trainer, hyperparameters, code version and environment fingerprint. On SageMaker the
+hyperparameters arrive in /opt/ml/input/config/hyperparameters.json as strings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from pipelines.steps._common import (
+    StepError,
+    code_version,
+    environment_fingerprint,
+    parse_scalar,
+    read_json,
+    write_json,
+)
+
+SAGEMAKER_HYPERPARAMETERS = Path("/opt/ml/input/config/hyperparameters.json")
+
+
+def load_trainer(ref: str) -> Any:
+    module_name, _, attr = ref.partition(":")
+    try:
+        return getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as exc:
+        raise StepError(
+            f"trainer {ref!r} cannot be imported ({exc}); set trainer to "
+            "'module:callable' of a function in the image"
+        ) from exc
+
+
+def resolve_hyperparameters(text: str | None, file: Path | None) -> tuple[dict[str, Any], dict]:
+    """(hyperparameters, overrides): overrides are 'trainer'/'seed' found in the file."""
+    if file is None and not text and SAGEMAKER_HYPERPARAMETERS.is_file():
+        file = SAGEMAKER_HYPERPARAMETERS
+    raw: Any = {}
+    overrides: dict[str, Any] = {}
+    if file is not None:
+        raw = read_json(file)
+        if "hyperparameters" in raw:  # the SageMaker definition nests the JSON as one value
+            overrides = {k: parse_scalar(raw[k]) for k in ("trainer", "seed") if k in raw}
+            raw = parse_scalar(raw["hyperparameters"])
+    elif text:
+        try:
+            raw = json.loads(text)
+        except ValueError as exc:
+            raise StepError(f"--hyperparameters is not a JSON object: {text!r}") from exc
+    if not isinstance(raw, dict):
+        raise StepError(f"hyperparameters must be a JSON object, got {raw!r}")
+    return {k: parse_scalar(v) for k, v in raw.items()}, overrides
+
+
+def pinned_requirements() -> list[str]:
+    """Pins of what the model needs to load; stating them skips MLflow's slow inference."""
+    from importlib import metadata
+
+    pins = []
+    for name in ("mlflow", "scikit-learn", "cloudpickle", "numpy", "pandas", "scipy"):
+        try:
+            pins.append(f"{name}=={metadata.version(name)}")
+        except metadata.PackageNotFoundError:
+            continue
+    return pins
+
+
+def train(
+    train_dir: Path, model_dir: Path, *, trainer: str, hyperparameters: dict[str, Any], seed: int
+) -> dict[str, Any]:
+    import mlflow.sklearn
+    import pandas as pd
+    from mlflow.models import infer_signature
+
+    meta = read_json(train_dir / "schema.json")
+    frame = pd.read_csv(train_dir / "data.csv")
+    x, y = frame[meta["features"]], frame[meta["label"]]
+    estimator = load_trainer(trainer)(dict(hyperparameters), seed)
+    estimator.fit(x, y)
+    model_dir.mkdir(parents=True, exist_ok=True)
+    if any(model_dir.iterdir()):
+        raise StepError(f"model folder {model_dir} is not empty; pass a fresh --model-dir")
+    mlflow.sklearn.save_model(
+        estimator,
+        str(model_dir),
+        serialization_format="cloudpickle",
+        signature=infer_signature(x.head(20), estimator.predict(x.head(20))),
+        input_example=x.head(3),
+        pip_requirements=pinned_requirements(),
+    )
+    info = {
+        "trainer": trainer,
+        "hyperparameters": hyperparameters,
+        "seed": seed,
+        "features": meta["features"],
+        "label": meta["label"],
+        "rows": len(frame),
+        "data_hash": meta["data_hash"],
+        "code_version": code_version(),
+        "environment": environment_fingerprint(),
+    }
+    write_json(model_dir / "training.json", info)
+    return info
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="pipelines.steps.train",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--train",
+        type=Path,
+        default=Path(os.environ.get("SM_CHANNEL_TRAIN", "/opt/ml/input/data/train")),
+    )
+    parser.add_argument(
+        "--model-dir", type=Path, default=Path(os.environ.get("SM_MODEL_DIR", "/opt/ml/model"))
+    )
+    parser.add_argument("--trainer", default="pipelines.model:build_model")
+    parser.add_argument("--hyperparameters", default=None, help="JSON object")
+    parser.add_argument("--hyperparameters-file", type=Path, default=None)
+    parser.add_argument("--seed", type=int, default=42)
+    args = parser.parse_args(argv)
+    try:
+        hyperparameters, overrides = resolve_hyperparameters(
+            args.hyperparameters, args.hyperparameters_file
+        )
+        info = train(
+            args.train,
+            args.model_dir,
+            hyperparameters=hyperparameters,
+            trainer=str(overrides.get("trainer", args.trainer)),
+            seed=int(overrides.get("seed", args.seed)),
+        )
+    except StepError as exc:
+        print(f"train: {exc}", file=sys.stderr)
+        return 2
+    print(f"train: fitted {info['trainer']} on {info['rows']} rows")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
