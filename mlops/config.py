@@ -192,6 +192,47 @@ class KubernetesSettings(_Model):
     """Address range of the Kubernetes API as pods reach it (narrow it, e.g. 10.96.0.1/32)."""
 
 
+class BatchSettings(_Model):
+    enabled: bool = False
+    """Also serve in batch: score files from the artifact store on a schedule."""
+    cron: str = "0 2 * * *"
+    """When batch scoring runs: a 5-field cron expression in UTC."""
+    instance_type: str = "ml.m5.large"
+    """Batch instance or VM size (AWS `ml.*`; Azure ML uses the training cluster)."""
+    instance_count: int = Field(1, ge=1, le=20)
+    """Instances a batch job runs on."""
+    input_prefix: str = Field("batch/input/", pattern=r"^[a-z0-9][a-z0-9/_-]*/$")
+    """Artifact-store prefix the batch job reads (CSV or Parquet)."""
+    output_prefix: str = Field("batch/output/", pattern=r"^[a-z0-9][a-z0-9/_-]*/$")
+    """Artifact-store prefix the batch job writes predictions to."""
+    chunk_rows: int = Field(50_000, ge=100, le=10_000_000)
+    """Rows scored per chunk (bounds memory)."""
+
+
+class ExportSettings(_Model):
+    onnx: bool = True
+    """Export each registered version to ONNX for edge serving (skl2onnx)."""
+    tolerance: float = Field(1e-4, gt=0, le=0.5)
+    """Largest allowed |probability difference| between ONNX and the original model."""
+
+
+class ExplainSettings(_Model):
+    permutation_repeats: int = Field(5, ge=1, le=100)
+    """Repeats of permutation importance in the evaluation step."""
+    clarify: bool = False
+    """Add a SageMaker Clarify explainability step to the pipeline (SageMaker only)."""
+
+
+class CiSettings(_Model):
+    identity: bool = True
+    """Create keyless CI trust for release.repository (AWS OIDC role, Azure federated
+    credential, Kubernetes service account); no long-lived keys in CI."""
+    branch: str = Field("main", pattern=r"^[\w./-]+$")
+    """Branch whose workflows may deploy this stack."""
+    environment: str | None = Field(None, pattern=r"^[\w.-]+$")
+    """CI environment (GitHub environment) allowed to deploy; prod names a protected one."""
+
+
 class Suppression(_Model):
     control: str = Field(pattern=r"^[A-Z]+-[A-Z0-9]+(-[A-Z0-9]+)*$")
     """Id of the control that is waived for this stack."""
@@ -243,6 +284,14 @@ class StackSettings(_Model):
     """CI release workflow the release trigger starts."""
     release_token: str | None = None
     """Secret token for the CI system (`pulumi config set --secret mlops:releaseToken ...`)."""
+    batch: BatchSettings = BatchSettings()
+    """Batch scoring, the serving mode beside the real-time endpoint."""
+    export: ExportSettings = ExportSettings()
+    """Edge export of registered versions."""
+    explain: ExplainSettings = ExplainSettings()
+    """Explanations computed by the pipeline."""
+    ci: CiSettings = CiSettings()
+    """Keyless CI identity that deploys this stack."""
     tracking: TrackingSettings = TrackingSettings()
     """Experiment tracking (MLflow)."""
     stores: StoreSettings = StoreSettings()
@@ -274,6 +323,7 @@ BLUEPRINT_DEFAULTS: dict[str, dict[str, Any]] = {
         "region": "eastus",
         "training": {"instanceType": "Standard_DS3_v2"},
         "endpoint": {"instanceType": "Standard_DS3_v2"},
+        "batch": {"instanceType": "Standard_DS3_v2"},
     },
     "onprem": {"region": "local"},
 }
@@ -446,15 +496,15 @@ def _cross_checks(raw: Mapping[str, Any], stack: str) -> list[Problem]:
         add("region", "is not an AWS region such as us-east-1 or eu-west-1")
     if bp == "azureml" and isinstance(region, str) and not _AZURE_LOCATION.match(region):
         add("region", "is not an Azure location such as eastus or westeurope")
-    for key in ("training.instanceType", "endpoint.instanceType"):
+    for key in ("training.instanceType", "endpoint.instanceType", "batch.instanceType"):
         value = _get(raw, key)
         if not isinstance(value, str):
             continue
         if bp == "sagemaker" and not value.startswith("ml."):
             add(key, "is not a SageMaker instance type (ml.*, for example ml.m5.large)")
-        if bp == "azureml" and not value.startswith("Standard_"):
+        if bp == "azureml" and not value.startswith("Standard_") and key != "batch.instanceType":
             add(key, "is not an Azure VM size (Standard_*, for example Standard_DS3_v2)")
-    for key in ("schedule.cron", "drift.checkCron"):
+    for key in ("schedule.cron", "drift.checkCron", "batch.cron"):
         if message := _cron_problem(_get(raw, key)):
             add(key, message)
     lo, hi = _get(raw, "endpoint.minInstances"), _get(raw, "endpoint.maxInstances")
@@ -511,6 +561,10 @@ def _cross_checks(raw: Mapping[str, Any], stack: str) -> list[Problem]:
                 "is not pinned by digest, but prod runs images by digest",
                 "set mlops:image to the CI-built `repo:tag@sha256:<digest>`",
             )
+        if _get(raw, "ci.identity") is not False and _get(raw, "ci.environment", None) is None \
+                and _get(raw, "release.provider") in ("github", "azuredevops"):
+            add("ci.environment", "is unset, but prod deploys only from a protected environment",
+                "set ci.environment to the protected CI environment (e.g. prod)")
         if _get(raw, "approval.mode") == "auto":
             add("approval.mode", "is auto, but prod approves versions by hand", prod_fix)
     return problems
