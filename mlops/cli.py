@@ -43,11 +43,21 @@ _STATUS_STYLE = {
     "suppressed": "yellow",
 }
 
-try:  # `mlops pipeline ...` comes from the pipelines package
-    app.add_typer(importlib.import_module("mlops.cli_pipeline").app, name="pipeline")
-except ModuleNotFoundError as exc:  # pragma: no cover - only before the pipelines land
-    if exc.name != "mlops.cli_pipeline":
-        raise
+app.add_typer(importlib.import_module("mlops.cli_pipeline").app, name="pipeline")
+
+
+def _mount(module: str) -> None:
+    """Add a sub-app's commands at top level; the first module to name a command keeps it."""
+    try:
+        sub = importlib.import_module(module).app
+    except ModuleNotFoundError as exc:
+        if exc.name != module:
+            raise
+        return
+    taken = {c.name for c in app.registered_commands}
+    app.registered_commands.extend(c for c in sub.registered_commands if c.name not in taken)
+    app.registered_groups.extend(g for g in sub.registered_groups if g.name not in taken)
+
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
@@ -231,9 +241,9 @@ def docs(
     console.print(f"{len(stale)} file(s) {verb}" + (": " + ", ".join(stale) if stale else ""))
 
 
-@app.command("demo")
-def demo() -> None:
-    """The kit end to end on this machine: the offline plan of every example stack."""
+@app.command("plans")
+def plans() -> None:
+    """The offline plan of every example stack: resources, capabilities and controls."""
     from mlops.plan import run_plan
 
     table = Table(title="Offline plan of every example stack")
@@ -270,6 +280,13 @@ def demo() -> None:
     console.print("Next: `mlops plan <stack>` for the resource tree and every control.")
     if failures:
         raise typer.Exit(1)
+
+
+# release/promote (CI-driven releases; `release local` delegates to the local loop), the
+# local loop (demo, serve, monitor, report), and the other serving modes (batch, export,
+# catalog).
+for _module in ("mlops.cli_release", "mlops.cli_local", "mlops.cli_serving"):
+    _mount(_module)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -80,7 +80,11 @@ OUTPUTS: tuple[StackOutput, ...] = (
     StackOutput("servingIdentity", "Identity the endpoint runs as."),
     StackOutput("releaseIdentity", "Identity the release bridge runs as."),
     StackOutput("monitoringIdentity", "Identity the drift monitoring runs as."),
-    StackOutput("trackingUri", "MLflow tracking URI (empty when tracking is off)."),
+    StackOutput(
+        "trackingUri",
+        "MLflow tracking URI (empty when tracking is off; on-prem MLflow is also the registry, "
+        "so it always runs).",
+    ),
     StackOutput("modelRegistry", "Model registry: package group, workspace or MLflow model name."),
     StackOutput("trainingCompute", "Name of the training compute."),
     StackOutput("pipelineName", "Name of the training pipeline."),

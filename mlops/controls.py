@@ -73,18 +73,34 @@ class Finding:
 
 
 _SEGMENT = re.compile(r"^(?P<key>[^\[\]]+)(?:\[(?P<index>\*|\d+)\])?$")
+_QUOTED = re.compile(r'\["([^"]+)"\]')
 MISSING: Any = object()
 
 
+def _segments(path: str) -> list[str]:
+    """Split a path on dots, keeping `["a.b/c"]` (a key with dots, e.g. a label) whole."""
+    quoted: list[str] = []
+
+    def hide(match: re.Match[str]) -> str:
+        quoted.append(match[1])
+        return f".\x00{len(quoted) - 1}"
+
+    parts = [p for p in _QUOTED.sub(hide, path).split(".") if p]
+    return [quoted[int(p[1:])] if p.startswith("\x00") else p for p in parts]
+
+
 def values_at(obj: Any, path: str) -> list[Any]:
-    """The values at a dotted path; `[*]` fans out over a list, `[n]` picks one element.
-    A missing step yields MISSING for that branch."""
+    """The values at a dotted path; `[*]` fans out over a list, `[n]` picks one element,
+    `["key.with/dots"]` names a key that contains dots. A missing step yields MISSING."""
     nodes = [obj]
-    for segment in path.split("."):
-        match = _SEGMENT.match(segment)
-        if not match:
-            raise ValueError(f"bad property path segment {segment!r} in {path!r}")
-        key, index = match["key"], match["index"]
+    for segment in _segments(path):
+        if segment in _hidden_keys(path):
+            key, index = segment, None
+        else:
+            match = _SEGMENT.match(segment)
+            if not match:
+                raise ValueError(f"bad property path segment {segment!r} in {path!r}")
+            key, index = match["key"], match["index"]
         nxt: list[Any] = []
         for node in nodes:
             value = node.get(key, MISSING) if isinstance(node, Mapping) else MISSING
@@ -98,6 +114,10 @@ def values_at(obj: Any, path: str) -> list[Any]:
                 nxt.append(value[int(index)] if int(index) < len(value) else MISSING)
         nodes = nxt
     return nodes
+
+
+def _hidden_keys(path: str) -> set[str]:
+    return set(_QUOTED.findall(path))
 
 
 def _policy_statements(doc: Any) -> list[Mapping[str, Any]]:

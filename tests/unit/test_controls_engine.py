@@ -32,6 +32,9 @@ def rec(type_: str, name: str, inputs: dict, **options) -> Record:
         ({"a": {}}, "a.b", [c.MISSING]),
         ({"a": []}, "a[*].b", [c.MISSING]),
         ({"a": "text"}, "a.b", [c.MISSING]),
+        ({"m": {"labels": {"x.io/y": "on"}}}, 'm.labels["x.io/y"]', ["on"]),
+        ({"m": {"labels": {"x.io/y": "on"}}}, 'm.labels["x.io/z"]', [c.MISSING]),
+        ({"a": [{"k.1": 1}, {"k.1": 2}]}, 'a[*]["k.1"]', [1, 2]),
     ],
 )
 def test_values_at(obj, path, expected) -> None:
