@@ -34,9 +34,12 @@ format: $(STAMP)
 docs: $(STAMP)
 	$(BIN)/mlops docs
 
-# Re-resolve the pinned dependency set after editing pyproject.toml.
+# Re-resolve the pinned dependency sets after editing pyproject.toml: the development set
+# (make test) and the kit image's runtime set (Dockerfile).
 lock: $(STAMP)
 	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 -o requirements.lock
+	$(BIN)/uv pip compile pyproject.toml --extra image --python-version 3.11 \
+	  --python-platform x86_64-manylinux_2_28 -o requirements-image.lock
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mlops

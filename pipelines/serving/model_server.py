@@ -11,7 +11,8 @@ module adds around it, as ASGI middleware:
 - an empty body is refused with 400, a missing Content-Type with 415 (MLflow 3.17 answers
   that one with a 500);
 - `X-Model-Version` on every answer, so a caller (and the router) sees which version answered;
-- loopback only: the server binds 127.0.0.1, never 0.0.0.0;
+- loopback only: the server binds 127.0.0.1; only the container entry point (`serve` in the
+  kit image, SageMaker's serving contract) binds all interfaces with `--host 0.0.0.0`;
 - it exits when the process that started it dies (no orphans when a supervisor is killed).
 
 Once the model is loaded and the socket bound, the port is written to `--ready-file` as JSON.
@@ -181,10 +182,10 @@ def _exit_with_parent(parent: int) -> None:
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
-def bind(port: int) -> socket.socket:
+def bind(port: int, host: str = LOOPBACK) -> socket.socket:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((LOOPBACK, port))
+    sock.bind((host, port))
     sock.listen(2048)
     sock.set_inheritable(True)
     return sock
@@ -222,6 +223,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model-uri", required=True, help="MLflow model URI or folder")
     parser.add_argument("--version", default="", help="registry version, for X-Model-Version")
     parser.add_argument("--port", type=int, default=0, help="0 = any free port on loopback")
+    parser.add_argument(
+        "--host",
+        choices=(LOOPBACK, "0.0.0.0"),
+        default=LOOPBACK,
+        help="0.0.0.0 only inside a container (the image's `serve` entry point)",
+    )
     parser.add_argument("--ready-file", type=Path, default=None)
     parser.add_argument("--max-body-bytes", type=int, default=DEFAULT_MAX_BODY_BYTES)
     parser.add_argument(
@@ -240,7 +247,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - any load failure ends this process with a message
         print(f"model_server: cannot load model {args.model_uri}: {exc}", file=sys.stderr)
         return 3
-    serve(app, bind(args.port), args.ready_file, {"version": args.version})
+    serve(app, bind(args.port, args.host), args.ready_file, {"version": args.version})
     return 0
 
 
