@@ -61,6 +61,15 @@ _ARM: dict[str, tuple[str, str]] = {
         "/{endpointName}/deployments",
         "deploymentName",
     ),
+    "machinelearningservices:BatchEndpoint": (
+        "Microsoft.MachineLearningServices/workspaces/{workspaceName}/batchEndpoints",
+        "endpointName",
+    ),
+    "machinelearningservices:BatchDeployment": (
+        "Microsoft.MachineLearningServices/workspaces/{workspaceName}/batchEndpoints"
+        "/{endpointName}/deployments",
+        "deploymentName",
+    ),
     "machinelearningservices:ComponentVersion": (
         "Microsoft.MachineLearningServices/workspaces/{workspaceName}/components/{name}/versions",
         "version",
@@ -172,6 +181,12 @@ def outputs(args: Any) -> tuple[str, dict[str, Any]] | None:
         props = dict(inputs.get("properties") or {})
         props["scoringUri"] = (
             f"https://{name}.{inputs.get('location', 'westeurope')}.inference.ml.azure.com/score"
+        )
+        state["properties"] = props
+    elif key == "machinelearningservices:BatchEndpoint":
+        props = dict(inputs.get("properties") or {})
+        props["scoringUri"] = (
+            f"https://{name}.{inputs.get('location', 'westeurope')}.inference.ml.azure.com/jobs"
         )
         state["properties"] = props
     return rid, state
