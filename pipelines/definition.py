@@ -71,6 +71,14 @@ class PipelineSettings:
     """MLflow serving image for the SageMaker model package; empty means image_uri."""
     schedule_cron: str | None = None
     """Retraining schedule (cron), consumed by the platform components."""
+    permutation_repeats: int = 5
+    """Repeats of permutation importance in the evaluate step (explain.permutationRepeats)."""
+    clarify: bool = False
+    """Add a SageMaker Clarify explainability step (explain.clarify; SageMaker only)."""
+    export_onnx: bool = True
+    """The register step exports the model to ONNX and checks parity (export.onnx)."""
+    onnx_tolerance: float = 1e-4
+    """Largest allowed |probability difference| of the ONNX export (export.tolerance)."""
 
     @property
     def approval_mode(self) -> str:
@@ -134,6 +142,15 @@ def validate_settings(settings: PipelineSettings) -> None:
             "at least 1",
             "set training.max_runtime_minutes",
         )
+    if not 1 <= settings.permutation_repeats <= 100:
+        bad(
+            "explain.permutation_repeats",
+            settings.permutation_repeats,
+            "within [1, 100]",
+            "set explain.permutationRepeats",
+        )
+    if not 0.0 < settings.onnx_tolerance <= 0.5:
+        bad("export.tolerance", settings.onnx_tolerance, "within (0, 0.5]", "set export.tolerance")
     if ":" not in settings.trainer:
         bad(
             "trainer",
@@ -246,6 +263,9 @@ PARAMS: tuple[Param, ...] = (
     Param("champion_metric", "float", "Champion's gate metric; negative = no champion yet."),
     Param("model_name", "string", "Registered model name."),
     Param("approval_status", "string", "'approved' or 'pending' for the new version."),
+    Param("permutation_repeats", "integer", "Repeats of permutation importance (evaluate)."),
+    Param("export_onnx", "integer", "1: export the model to ONNX at registration, 0: do not."),
+    Param("onnx_tolerance", "float", "Largest allowed |probability difference| of the ONNX."),
 )
 PARAM_BY_NAME: Mapping[str, Param] = MappingProxyType({p.name: p for p in PARAMS})
 
@@ -290,6 +310,7 @@ PIPELINE: tuple[Step, ...] = (
         "Accuracy, F1, ROC AUC to evaluation.json; ROC curve and confusion matrix as PNG.",
         inputs=(Input("model", "train.model"), Input("test", "prepare.test")),
         outputs=("evaluation",),
+        params=("permutation_repeats", "seed"),
     ),
     Step(
         "quality-gate",
@@ -311,9 +332,10 @@ PIPELINE: tuple[Step, ...] = (
             Input("gate", "quality-gate.gate"),
             Input("report", "validate-data.report"),
             Input("baseline", "prepare.baseline"),
+            Input("test", "prepare.test"),
         ),
         outputs=("registration",),
-        params=("model_name", "approval_status"),
+        params=("model_name", "approval_status", "export_onnx", "onnx_tolerance"),
     ),
 )
 STEP_BY_NAME: Mapping[str, Step] = MappingProxyType({s.name: s for s in PIPELINE})
@@ -339,6 +361,9 @@ def parameter_defaults(
         "champion_metric": -1.0,
         "model_name": settings.registered_model_name,
         "approval_status": "approved" if settings.approval_mode == "auto" else "pending",
+        "permutation_repeats": int(settings.permutation_repeats),
+        "export_onnx": 1 if settings.export_onnx else 0,
+        "onnx_tolerance": float(settings.onnx_tolerance),
     }
 
 
@@ -400,6 +425,12 @@ def pipeline_settings_from_stack(stack_settings: Any, **overrides: Any) -> Pipel
             _get(stack_settings, "training.max_runtime_minutes", base.max_runtime_minutes)
         ),
         "schedule_cron": _get(stack_settings, "schedule.cron", None),
+        "permutation_repeats": int(
+            _get(stack_settings, "explain.permutation_repeats", base.permutation_repeats)
+        ),
+        "clarify": bool(_get(stack_settings, "explain.clarify", base.clarify)),
+        "export_onnx": bool(_get(stack_settings, "export.onnx", base.export_onnx)),
+        "onnx_tolerance": float(_get(stack_settings, "export.tolerance", base.onnx_tolerance)),
     }
     values.update(overrides)
     settings = PipelineSettings(**values)

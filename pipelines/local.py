@@ -46,7 +46,7 @@ from pipelines.steps._common import hash_path
 
 CACHE_VERSION = "1"
 STEPS_DIR = Path(__file__).resolve().parent / "steps"
-EXTRA_CODE = {"prepare": ("validate.py",)}
+EXTRA_CODE = {"prepare": ("validate.py",), "evaluate": ("../explain.py",)}
 
 
 @dataclass

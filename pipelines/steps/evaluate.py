@@ -1,11 +1,14 @@
 """evaluate: accuracy, F1 and ROC AUC on the test split, to evaluation.json, with the ROC curve
 and confusion matrix as PNG.
 
-    python -m pipelines.steps.evaluate --model DIR --test DIR --evaluation-dir DIR
+    python -m pipelines.steps.evaluate --model DIR --test DIR --evaluation-dir DIR \
+        [--permutation-repeats 5] [--seed 42]
 
 evaluation.json carries the metrics twice: flat under "metrics" (read by the gate on every
 target) and under "binary_classification_metrics" in the SageMaker model-quality format (shown
-in the Model Registry).
+in the Model Registry). "feature_importance" holds the global explanation: permutation
+importance of each feature (pipelines.explain), most important first, drawn in
+feature_importance.png; the register step copies the top features to the registry.
 """
 
 from __future__ import annotations
@@ -49,7 +52,9 @@ def plot(y: Any, score: Any, predicted: Any, out: Path) -> list[str]:
     return ["roc_curve.png", "confusion_matrix.png"]
 
 
-def evaluate(model_dir: Path, test_dir: Path, out: Path) -> dict[str, Any]:
+def evaluate(
+    model_dir: Path, test_dir: Path, out: Path, *, permutation_repeats: int = 5, seed: int = 42
+) -> dict[str, Any]:
     import mlflow.sklearn
     import pandas as pd
     from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, roc_auc_score
@@ -71,11 +76,16 @@ def evaluate(model_dir: Path, test_dir: Path, out: Path) -> dict[str, Any]:
     }
     out.mkdir(parents=True, exist_ok=True)
     plots = plot(y, score, predicted, out)
+    from pipelines.explain import permutation_report, plot_importance
+
+    importance = permutation_report(estimator, x, y, repeats=permutation_repeats, seed=seed)
+    plots.append(plot_importance(importance, out))
     evaluation = {
         "metrics": metrics,
         "rows": len(frame),
         "confusion_matrix": confusion_matrix(y, predicted).tolist(),
         "plots": plots,
+        "feature_importance": importance,
         "binary_classification_metrics": {
             name: {"value": value, "standard_deviation": "NaN"} for name, value in metrics.items()
         },
@@ -93,6 +103,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", type=Path, required=True)
     parser.add_argument("--test", type=Path, required=True)
     parser.add_argument("--evaluation-dir", type=Path, required=True)
+    parser.add_argument("--permutation-repeats", type=int, default=5)
+    parser.add_argument("--seed", type=int, default=42)
     args = parser.parse_args(argv)
     model = args.model
     if (model / "model.tar.gz").is_file():  # SageMaker hands training output over as a tarball
@@ -103,8 +115,14 @@ def main(argv: list[str] | None = None) -> int:
             tar.extractall(target, filter="data")
         model = target
     try:
-        evaluation = evaluate(model, args.test, args.evaluation_dir)
-    except StepError as exc:
+        evaluation = evaluate(
+            model,
+            args.test,
+            args.evaluation_dir,
+            permutation_repeats=args.permutation_repeats,
+            seed=args.seed,
+        )
+    except (StepError, ValueError) as exc:
         print(f"evaluate: {exc}", file=sys.stderr)
         return 2
     text = ", ".join(f"{k} {v:.4f}" for k, v in evaluation["metrics"].items())

@@ -13,12 +13,21 @@ Lineage tags on the version: data_hash, code_version, environment fingerprint, p
 model_hash, approval_status; parameters and metrics are on the version's MLflow run.
 Approval: 'approved' sets the tag and moves the 'champion' alias to the version; 'pending'
 leaves the alias where it is until someone approves.
+
+Edge export (`--export-onnx 1`, the default): the model is exported to ONNX and its
+probabilities are compared with the original's on the evaluation split (`--test`); the
+outcome (max |difference|, `--onnx-tolerance`, reason) is in lineage.json and the version's
+`onnx_*` tags, the graph is logged under `onnx/` when parity passed. A version that fails is
+still registered, tagged `onnx_exportable=false` with the reason. The evaluation's feature
+importance is tagged on the version too (`feature_importance`, top 10).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import shutil
 import sys
 import uuid
 from pathlib import Path
@@ -75,6 +84,9 @@ def register(
     tracking_uri: str,
     artifact_root: str | None,
     pipeline_run_id: str,
+    test: Path | None = None,
+    export_onnx: bool = True,
+    onnx_tolerance: float = 1e-4,
 ) -> dict[str, Any]:
     decision = read_json(gate / "gate.json")
     if not decision.get("passed"):
@@ -112,6 +124,12 @@ def register(
             "lineage": facts,
         }
 
+    import tempfile
+
+    export_dir = Path(tempfile.mkdtemp(prefix="onnx-"))
+    facts["export"] = _export(model, test, export_dir, export_onnx, onnx_tolerance)
+    importance = read_json(evaluation / "evaluation.json").get("feature_importance") or {}
+    facts["feature_importance"] = importance
     experiment_id = _experiment(client, model_name, artifact_root)
     run = client.create_run(
         experiment_id,
@@ -130,6 +148,8 @@ def register(
     if baseline is not None and (baseline / "baseline.json").is_file():
         client.log_artifact(run_id, str(baseline / "baseline.json"), "baseline")
     client.log_dict(run_id, facts, "lineage.json")
+    client.log_artifacts(run_id, str(export_dir), "onnx")
+    shutil.rmtree(export_dir, ignore_errors=True)
     client.set_terminated(run_id)
 
     source = f"{run.info.artifact_uri.rstrip('/')}/model"
@@ -144,6 +164,10 @@ def register(
         )
     }
     tags["approval_status"] = approval_status
+    tags.update(facts["export"]["tags"])
+    if importance.get("features"):
+        top = {f["feature"]: f["importance_mean"] for f in importance["features"][:10]}
+        tags["feature_importance"] = json.dumps(top)
     tags.update({f"metric.{k}": f"{v:.6f}" for k, v in facts["metrics"].items()})
     version = client.create_model_version(
         model_name, source, run_id=run_id, tags=tags, description=f"pipeline run {pipeline_run_id}"
@@ -162,6 +186,26 @@ def register(
     }
 
 
+def _export(
+    model: Path, test: Path | None, out: Path, enabled: bool, tolerance: float
+) -> dict[str, Any]:
+    """ONNX export and parity of `model` into `out`; never raises (the version registers)."""
+    from pipelines.export import ExportResult, export_model
+
+    if not enabled:
+        result = ExportResult(False, "export.onnx is off for this stack", tolerance)
+    elif test is None or not (test / "data.csv").is_file():
+        result = ExportResult(
+            False,
+            "no evaluation split to check ONNX parity on; pass prepare's test folder as --test",
+            tolerance,
+        )
+    else:
+        result = export_model(model, test, out, tolerance=tolerance)
+    write_json(out / "export.json", result.to_dict())
+    return {**result.to_dict(), "tags": result.tags()}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="pipelines.steps.register",
@@ -173,6 +217,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--gate", type=Path, required=True)
     parser.add_argument("--report", type=Path, required=True)
     parser.add_argument("--baseline", type=Path, default=None)
+    parser.add_argument("--test", type=Path, default=None)
+    parser.add_argument("--export-onnx", type=int, default=1, choices=(0, 1))
+    parser.add_argument("--onnx-tolerance", type=float, default=1e-4)
     parser.add_argument("--registration-dir", type=Path, required=True)
     parser.add_argument("--model-name", required=True)
     parser.add_argument("--approval-status", default="pending")
@@ -198,6 +245,9 @@ def main(argv: list[str] | None = None) -> int:
             tracking_uri=args.tracking_uri,
             artifact_root=args.artifact_root,
             pipeline_run_id=args.pipeline_run_id,
+            test=args.test,
+            export_onnx=bool(args.export_onnx),
+            onnx_tolerance=args.onnx_tolerance,
         )
     except StepError as exc:
         print(f"register: {exc}", file=sys.stderr)
