@@ -67,7 +67,7 @@ def _evaluation_plots(tracking_uri: str, run_id: str) -> dict[str, bytes]:
     import mlflow.artifacts
 
     out: dict[str, bytes] = {}
-    for name in ("roc_curve.png", "confusion_matrix.png"):
+    for name in ("roc_curve.png", "confusion_matrix.png", "feature_importance.png"):
         try:
             local = mlflow.artifacts.download_artifacts(
                 run_id=run_id, artifact_path=f"evaluation/{name}", tracking_uri=tracking_uri
@@ -202,6 +202,36 @@ def write_report(
                     f"<code>{_esc(v.tags.get('environment_fingerprint', ''))}</code>",
                     f"<code>{_esc(v.tags.get('model_hash', '')[:16])}</code>",
                     f"<code>{_esc(v.run_id)}</code>",
+                ]
+                for v in versions
+            ],
+        )
+    )
+    parts.append("<h2>Explanations and edge export</h2>")
+    parts.append(
+        _table(
+            [
+                "version",
+                "top features (permutation importance)",
+                "ONNX exportable",
+                "reason",
+                "max |prob diff|",
+            ],
+            [
+                [
+                    _esc(v.version),
+                    _esc(
+                        ", ".join(
+                            f"{name} {value:.3f}"
+                            for name, value in list(
+                                json.loads(v.tags.get("feature_importance", "{}")).items()
+                            )[:5]
+                        )
+                        or "-"
+                    ),
+                    _esc(v.tags.get("onnx_exportable", "-")),
+                    _esc(v.tags.get("onnx_reason", "")),
+                    _esc(v.tags.get("onnx_max_abs_diff", "")),
                 ]
                 for v in versions
             ],

@@ -92,6 +92,9 @@ def test_report_is_self_contained_with_every_plot(demo: DemoResult) -> None:
     for version in ("1", "2"):
         assert f"version {version} roc_curve.png" in images
         assert f"version {version} confusion_matrix.png" in images
+        assert f"version {version} feature_importance.png" in images
+    assert "Explanations and edge export" in page
+    assert "mean_" in page.split("Explanations and edge export")[1].split("</table>")[0]
     assert "psi_per_feature" in images
     assert sum(1 for alt in images if alt.startswith("bins_")) == 6
     assert "Release history" in page and "Lineage" in page
