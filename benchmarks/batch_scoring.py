@@ -163,12 +163,19 @@ def table(results: list[dict]) -> str:
 
 
 def write_docs(body: str) -> None:
+    """Replace the marked section in docs/serving.md and in docs/performance.md."""
     start, end = "<!-- bench:batch_scoring -->", "<!-- /bench:batch_scoring -->"
-    text = SERVING_MD.read_text() if SERVING_MD.is_file() else "# Serving\n"
     block = f"{start}\n{body}\n{end}"
     pattern = re.compile(re.escape(start) + ".*?" + re.escape(end), re.S)
-    text = pattern.sub(lambda _: block, text) if pattern.search(text) else text + "\n" + block
-    SERVING_MD.write_text(text if text.endswith("\n") else text + "\n")
+    for doc in (SERVING_MD, SERVING_MD.with_name("performance.md")):
+        text = doc.read_text() if doc.is_file() else "# Serving\n"
+        if pattern.search(text):
+            text = pattern.sub(lambda _: block, text)
+        elif doc == SERVING_MD:
+            text = text + "\n" + block
+        else:
+            continue
+        doc.write_text(text if text.endswith("\n") else text + "\n")
 
 
 def main(argv: list[str] | None = None) -> int:
