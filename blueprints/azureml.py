@@ -16,6 +16,9 @@ is given the version serving now, which the stack config cannot express yet; a d
 monitor, metric alerts and a budget watch it. In private mode (staging, prod) the workspace,
 storage, vault and registry have public access disabled and are reached through private
 endpoints, and the workspace's managed network allows approved outbound traffic only.
+Batch scoring (`batch.enabled`, with `mlops:model`): a batch endpoint (Entra ID tokens) and a
+deployment of the same version on the training cluster, invoked by a schedule on `batch.cron`,
+reading and writing folders of the workspace datastore in the artifact store.
 """
 
 from __future__ import annotations
@@ -24,7 +27,9 @@ import pulumi
 
 from blueprints import Evidence
 from components.azure.artifact_store import ArtifactStore, ArtifactStoreArgs
+from components.azure.batch import BatchScoring, BatchScoringArgs
 from components.azure.budget import Budget, BudgetArgs
+from components.azure.ci_identity import CiIdentity, CiIdentityArgs
 from components.azure.compute import TrainingCompute, TrainingComputeArgs
 from components.azure.data_trigger import DataChangeTrigger, DataChangeTriggerArgs
 from components.azure.endpoint import ModelEndpoint, ModelEndpointArgs
@@ -316,6 +321,25 @@ def build(settings: StackSettings) -> dict[str, pulumi.Input[str]]:
             tags=tags,
         ),
     )
+    if (
+        settings.ci.identity
+        and settings.release.provider == "github"
+        and settings.release.repository
+    ):
+        CiIdentity(
+            f"{prefix}-ci",
+            CiIdentityArgs(
+                prefix=prefix,
+                location=location,
+                resource_group_name=rg,
+                resource_group_id=base.resource_group_id,
+                subscription_id=base.subscription_id,
+                repository=settings.release.repository,
+                branch=settings.ci.branch,
+                environment=settings.ci.environment,
+                tags=tags,
+            ),
+        )
     endpoint = (
         ModelEndpoint(
             f"{prefix}-endpoint",
@@ -345,6 +369,25 @@ def build(settings: StackSettings) -> dict[str, pulumi.Input[str]]:
         if settings.model
         else None
     )
+    if settings.model and settings.batch.enabled:
+        BatchScoring(
+            f"{prefix}-batch",
+            BatchScoringArgs(
+                prefix=prefix,
+                location=location,
+                resource_group_name=rg,
+                workspace_name=workspace.workspace_name,
+                workspace_id=workspace.workspace_id,
+                compute_id=compute.compute_id,
+                model_name=model_name,
+                model_version=settings.model,
+                cron=settings.batch.cron,
+                instance_count=settings.batch.instance_count,
+                input_prefix=settings.batch.input_prefix,
+                output_prefix=settings.batch.output_prefix,
+                tags=tags,
+            ),
+        )
     alerts = Monitoring(
         f"{prefix}-monitoring",
         MonitoringArgs(

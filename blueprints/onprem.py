@@ -21,6 +21,10 @@ installed from their Helm charts at pinned versions.
 Known gaps: a canary that trips the rollback alerts is rolled back by a person (set
 `mlops:model` back and run `pulumi up`), since KServe does not act on alerts. The kit's own
 image (MLflow server, bridge, pipeline steps) is `mlops:image`, which prod pins by digest.
+
+Batch scoring (`batch.enabled`, with `mlops:model`): an Argo CronWorkflow on `batch.cron` scores
+the bucket's `batch.inputPrefix` with `models:/<model>/<version>` and writes the predictions
+under `batch.outputPrefix`, restricted pod security, requests and limits, never concurrent.
 """
 
 from __future__ import annotations
@@ -31,7 +35,9 @@ import pulumi_kubernetes as k8s
 from blueprints import Evidence
 from components.onprem import images
 from components.onprem.artifact_store import ArtifactStore, ArtifactStoreArgs, minio_app
+from components.onprem.batch import BatchScoring, BatchScoringArgs
 from components.onprem.capture import DataCapture, DataCaptureArgs, capture_app
+from components.onprem.ci_identity import CiIdentity, CiIdentityArgs
 from components.onprem.endpoint import ModelEndpoint, ModelEndpointArgs, endpoint_app
 from components.onprem.identities import Identities, IdentitiesArgs
 from components.onprem.monitoring import Monitoring, MonitoringArgs, ScrapeTarget
@@ -202,6 +208,18 @@ def build(settings: StackSettings) -> dict[str, pulumi.Input[str]]:
     after_secrets = pulumi.ResourceOptions(
         providers={"kubernetes": cluster}, depends_on=[namespaces, secrets]
     )
+    if settings.ci.identity and settings.release.repository:
+        CiIdentity(
+            "ci",
+            CiIdentityArgs(
+                prefix=prefix,
+                home_namespace=platform,
+                namespaces=list(namespaces.names.values()),
+                repository=settings.release.repository,
+                labels=labels,
+            ),
+            in_namespaces,
+        )
 
     ingress_controller = Peer(namespace=INGRESS_NAMESPACE)
     prometheus = Peer(namespace=MONITORING_NAMESPACE)
@@ -305,6 +323,31 @@ def build(settings: StackSettings) -> dict[str, pulumi.Input[str]]:
         ),
         after_secrets,
     )
+
+    if model and settings.batch.enabled:
+        BatchScoring(
+            "batch",
+            BatchScoringArgs(
+                prefix=prefix,
+                namespace=pipelines_ns,
+                image=kit_image,
+                service_account=identities.accounts["pipeline"],
+                tracking_uri=tracking.tracking_uri,
+                model_name=model_name,
+                model_version=model,
+                s3_endpoint=store.endpoint,
+                bucket=store.bucket,
+                s3_secret=secrets.s3,
+                cron=settings.batch.cron,
+                input_prefix=settings.batch.input_prefix,
+                output_prefix=settings.batch.output_prefix,
+                cpu=settings.training.cpu,
+                memory=settings.training.memory,
+                require_digest=prod,
+                labels=labels,
+            ),
+            after_secrets,
+        )
 
     release = ReleaseTrigger(
         "release",

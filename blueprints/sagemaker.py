@@ -16,6 +16,9 @@ owns the endpoint, which serves the model package (the digest-pinned kit image s
 MLflow model) network-isolated in private subnets, captures traffic for Model Monitor, scales
 with load and rolls new versions out blue/green with automatic rollback on CloudWatch alarms.
 Alerts go to one SNS topic; a monthly budget watches the stack's tag.
+Batch scoring (`batch.enabled`, with `mlops:model`): a scoring pipeline whose batch-transform
+step scores `batch.inputPrefix` of the bucket into `batch.outputPrefix` with the same model
+package version, network-isolated, KMS on volume and output, started by a Scheduler schedule.
 
 Dev tier: a serverless endpoint (AWS runs serverless endpoints without network isolation,
 VPC, data capture, Model Monitor or deployment guardrails, so those are off and the controls
@@ -31,7 +34,9 @@ import pulumi_aws as aws
 from blueprints import Evidence
 from components.aws.alerts import Alerts, AlertsArgs
 from components.aws.artifact_store import ArtifactStore, ArtifactStoreArgs
+from components.aws.batch import BatchScoring, BatchScoringArgs
 from components.aws.budget import StackBudget, StackBudgetArgs
+from components.aws.ci_identity import CiIdentity, CiIdentityArgs
 from components.aws.common import StackNames, arn
 from components.aws.data_drift import DataDriftAlerts, DataDriftAlertsArgs
 from components.aws.endpoint import ModelEndpoint, ModelEndpointArgs
@@ -340,6 +345,19 @@ def build(settings: StackSettings) -> dict[str, pulumi.Input[str]]:
         ),
         opts,
     )
+    if s.ci.identity and s.release.provider == "github" and s.release.repository:
+        CiIdentity(
+            f"{s.prefix}-ci",
+            CiIdentityArgs(
+                prefix=s.prefix,
+                repository=s.release.repository,
+                account_id=account,
+                region=region,
+                branch=s.ci.branch,
+                environment=s.ci.environment,
+            ),
+            opts,
+        )
 
     endpoint = None
     if s.model:
@@ -396,6 +414,34 @@ def build(settings: StackSettings) -> dict[str, pulumi.Input[str]]:
                 ),
                 opts,
             )
+    if s.model and s.batch.enabled:
+        BatchScoring(
+            f"{s.prefix}-batch",
+            BatchScoringArgs(
+                pipeline_name=f"{s.prefix}-scoring",
+                schedule_name=f"{s.prefix}-batch-scoring",
+                dlq_name=f"{s.prefix}-batch-dlq",
+                cron=s.batch.cron,
+                region=region,
+                account_id=account,
+                model_package_arn=arn(
+                    "sagemaker", region, account, f"model-package/{n.model_package_group}/{s.model}"
+                ),
+                model_version=s.model,
+                bucket_name=store.bucket_name,
+                kms_key_arn=key.key_arn,
+                pipeline_role_arn=roles.pipeline_role_arn,
+                serving_role_arn=roles.serving_role_arn,
+                trigger_role_arn=roles.trigger_role_arn,
+                instance_type=s.batch.instance_type,
+                instance_count=s.batch.instance_count,
+                input_prefix=s.batch.input_prefix,
+                output_prefix=s.batch.output_prefix,
+                subnet_ids=subnets,
+                security_group_ids=groups,
+            ),
+            opts,
+        )
     budget = StackBudget(
         f"{s.prefix}-budget",
         StackBudgetArgs(

@@ -44,6 +44,71 @@ def policy(statements: Iterable[Mapping[str, Any]]) -> pulumi.Output[str]:
     return pulumi.Output.json_dumps({"Version": "2012-10-17", "Statement": list(statements)})
 
 
+def rule_dead_letters(
+    name: str,
+    parent: pulumi.Resource,
+    *,
+    queue_url: pulumi.Input[str],
+    queue_arn: pulumi.Input[str],
+    rule_arn: pulumi.Input[str],
+    sid: str,
+) -> Any:
+    """`<name>-dlq-policy`: lets EventBridge put undeliverable events of one rule (and only
+    that rule) into its dead-letter queue."""
+    import pulumi_aws as aws
+
+    return aws.sqs.QueuePolicy(
+        f"{name}-dlq-policy",
+        queue_url=queue_url,
+        policy=policy(
+            [
+                {
+                    "Sid": sid,
+                    "Effect": "Allow",
+                    "Principal": {"Service": "events.amazonaws.com"},
+                    "Action": "sqs:SendMessage",
+                    "Resource": queue_arn,
+                    "Condition": {"ArnEquals": {"aws:SourceArn": rule_arn}},
+                }
+            ]
+        ),
+        opts=child(parent),
+    )
+
+
+def rule_matched_alarm(
+    resource_name: str,
+    parent: pulumi.Resource,
+    *,
+    alarm_name: pulumi.Input[str],
+    description: str,
+    rule_name: pulumi.Input[str],
+    topic_arn: pulumi.Input[str],
+    notify_ok: bool = False,
+) -> Any:
+    """An alarm that fires (to the alerts topic) when an EventBridge rule matched an event in
+    the last hour."""
+    import pulumi_aws as aws
+
+    return aws.cloudwatch.MetricAlarm(
+        resource_name,
+        name=alarm_name,
+        alarm_description=description,
+        namespace="AWS/Events",
+        metric_name="MatchedEvents",
+        dimensions={"RuleName": rule_name},
+        statistic="Sum",
+        period=3600,
+        evaluation_periods=1,
+        comparison_operator="GreaterThanThreshold",
+        threshold=0,
+        treat_missing_data="notBreaching",
+        alarm_actions=[topic_arn],
+        ok_actions=[topic_arn] if notify_ok else None,
+        opts=child(parent),
+    )
+
+
 def trust(*services: str, account_id: pulumi.Input[str]) -> pulumi.Output[str]:
     """A trust policy letting AWS services assume a role on behalf of this account only."""
     return policy(

@@ -33,6 +33,7 @@ QUEUE = "aws:sqs/queue:Queue"
 TOPIC = "aws:sns/topic:Topic"
 CONNECTION = "aws:cloudwatch/eventConnection:EventConnection"
 SCHEDULE = "aws:scheduler/schedule:Schedule"
+PIPELINE = "aws:sagemaker/pipeline:Pipeline"
 
 ARTIFACTS = ("tags.mlops:purpose", "artifacts")
 DEV_STORES = "dev stores are disposable: `stores.protect` is off in the dev tier"
@@ -363,9 +364,10 @@ CONTROLS: tuple[Control, ...] = (
         ROLE,
         "assumeRolePolicy",
         "matches",
-        r'"aws:SourceAccount"',
-        "Role trust is limited to this account",
-        "Prevents the confused-deputy problem: the service assumes the role only for this account.",
+        r'"aws:SourceAccount"|"token\.actions\.githubusercontent\.com:sub"',
+        "Role trust is limited to this account (or, for the CI role, one repository subject)",
+        "Prevents the confused-deputy problem: the service assumes the role only for this account;"
+        " the keyless CI role is pinned to one repository subject instead (AWS-CI-01).",
     ),
     _c(
         "AWS-IAM-04",
@@ -595,5 +597,118 @@ CONTROLS: tuple[Control, ...] = (
         None,
         "Alert topics are encrypted with the stack key",
         "Alerts describe the system.",
+    ),
+    # --- Batch scoring (components/aws/batch.py) -----------------------------------------------
+    _c(
+        "AWS-BATCH-01",
+        MODEL,
+        "enableNetworkIsolation",
+        "equals",
+        True,
+        "Batch models run network-isolated, in every tier",
+        "A batch transform container reads whole files of data; it must not be able to call "
+        "out. Unlike a serverless endpoint, batch transform supports isolation, so dev has no "
+        "exception.",
+        when=("tags.mlops:purpose", "batch-scoring"),
+    ),
+    _c(
+        "AWS-BATCH-02",
+        PIPELINE,
+        "pipelineDefinition",
+        "matches",
+        r'"VolumeKmsKeyId": "arn:aws[\w-]*:kms:',
+        "Batch transform volumes are encrypted with the stack key",
+        "The ML storage volume holds the input files and the model while a batch job runs.",
+        when=("tags.mlops:purpose", "batch-scoring"),
+    ),
+    _c(
+        "AWS-BATCH-03",
+        PIPELINE,
+        "pipelineDefinition",
+        "matches",
+        r'"TransformOutput": \{[^{}]*"KmsKeyId": "arn:aws[\w-]*:kms:',
+        "Batch predictions are written encrypted with the stack key",
+        "Predictions are derived personal data as often as the inputs are.",
+        when=("tags.mlops:purpose", "batch-scoring"),
+    ),
+    _c(
+        "AWS-BATCH-04",
+        MODEL,
+        "tags.mlops:model-version",
+        "present",
+        None,
+        "Batch models serve a pinned model package version",
+        "Every prediction file traces back to one registered, approved version.",
+        when=("tags.mlops:purpose", "batch-scoring"),
+    ),
+)
+
+# --- Keyless CI identity (components/aws/ci_identity.py) -----------------------------------
+_CI_ROLE = ("tags.mlops:duty", "ci")
+CONTROLS = CONTROLS + (
+    _c(
+        "AWS-CI-01",
+        ROLE,
+        "assumeRolePolicy",
+        "matches",
+        r'"token\.actions\.githubusercontent\.com:sub":\s*"repo:[^"*]+/[^"*]+:'
+        r'(environment:[^"*]+|ref:refs/heads/[^"*]+)"',
+        "The CI role trusts one repository and one protected environment or branch",
+        "A workflow of another repository, branch, pull request or environment cannot assume it.",
+        when=_CI_ROLE,
+    ),
+    _c(
+        "AWS-CI-02",
+        ROLE,
+        "assumeRolePolicy",
+        "matches",
+        r'^(?![\s\S]*StringLike)[\s\S]*"token\.actions\.githubusercontent\.com:aud":\s*'
+        r'"sts\.amazonaws\.com"',
+        "The CI role's trust matches the token exactly (audience pinned, no wildcards)",
+        "StringLike patterns in an OIDC trust have let other repositories' tokens in.",
+        when=_CI_ROLE,
+    ),
+    _c(
+        "AWS-CI-03",
+        ROLE,
+        "maxSessionDuration",
+        "at_most",
+        3600,
+        "CI sessions last at most an hour",
+        "A leaked session credential expires quickly; CI holds nothing longer-lived.",
+        when=_CI_ROLE,
+    ),
+)
+
+# --- Clarify explainability step (explain.clarify; pipelines/compilers/sagemaker.py) ----------
+# A pipeline without the Clarify image passes vacuously; with it, the Clarify job's own
+# arguments (up to the step's "Name") must carry the setting.
+_NO_CLARIFY = r"^(?!.*sagemaker-clarify-processing)"
+_CLARIFY_JOB = r'sagemaker-clarify-processing:[^"]*"\}'
+_SAME_STEP = r'(?:(?!"Name": ).)*'
+_KMS = r'"arn:aws[\w-]*:kms:'
+CONTROLS = CONTROLS + (
+    _c(
+        "AWS-CLARIFY-01",
+        PIPELINE,
+        "pipelineDefinition",
+        "matches",
+        rf'{_NO_CLARIFY}|{_CLARIFY_JOB}{_SAME_STEP}"ProcessingOutputConfig": \{{"KmsKeyId": {_KMS}'
+        rf'{_SAME_STEP}"VolumeKmsKeyId": {_KMS}',
+        "The Clarify explainability job encrypts its volume and report with the stack key",
+        "Clarify reads the test data and writes per-row SHAP values; like every job it keeps "
+        "them under the customer-managed key.",
+    ),
+    _c(
+        "AWS-CLARIFY-02",
+        PIPELINE,
+        "pipelineDefinition",
+        "matches",
+        rf'{_NO_CLARIFY}|{_CLARIFY_JOB}, "NetworkConfig": \{{[^{{}}]*"VpcConfig": \{{',
+        "The Clarify explainability job runs in the stack's VPC",
+        "Clarify calls the SageMaker API to run a shadow endpoint, so it cannot be "
+        "network-isolated like the other jobs; the private subnets and their VPC endpoints "
+        "stand in for isolation.",
+        dev_exception="dev uses public networking (`network.mode` public): no VPC to run in",
     ),
 )

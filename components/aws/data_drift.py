@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from components.aws.common import bad, child, fail_on, policy
+from components.aws.common import bad, child, fail_on, rule_dead_letters, rule_matched_alarm
 
 STEP_EVENT = "SageMaker Model Building Pipeline Execution Step Status Change"
 DRIFT_TAG = "mlops:drift"
@@ -100,38 +100,21 @@ class DataDriftAlerts(pulumi.ComponentResource):
             dead_letter_config={"arn": dlq.arn},
             opts=child(self),
         )
-        aws.sqs.QueuePolicy(
-            f"{name}-dlq-policy",
+        rule_dead_letters(
+            name,
+            self,
             queue_url=dlq.url,
-            policy=policy(
-                [
-                    {
-                        "Sid": "DriftRuleDeadLetters",
-                        "Effect": "Allow",
-                        "Principal": {"Service": "events.amazonaws.com"},
-                        "Action": "sqs:SendMessage",
-                        "Resource": dlq.arn,
-                        "Condition": {"ArnEquals": {"aws:SourceArn": rule.arn}},
-                    }
-                ]
-            ),
-            opts=child(self),
+            queue_arn=dlq.arn,
+            rule_arn=rule.arn,
+            sid="DriftRuleDeadLetters",
         )
-        aws.cloudwatch.MetricAlarm(
+        rule_matched_alarm(
             f"{name}-alarm",
-            name=f"{args.rule_name}-alarm",
-            alarm_description="A training batch drifted from the baseline",
-            namespace="AWS/Events",
-            metric_name="MatchedEvents",
-            dimensions={"RuleName": rule.name},
-            statistic="Sum",
-            period=3600,
-            evaluation_periods=1,
-            comparison_operator="GreaterThanThreshold",
-            threshold=0,
-            treat_missing_data="notBreaching",
-            alarm_actions=[args.alarm_topic_arn],
-            opts=child(self),
+            self,
+            alarm_name=f"{args.rule_name}-alarm",
+            description="A training batch drifted from the baseline",
+            rule_name=rule.name,
+            topic_arn=args.alarm_topic_arn,
         )
         self.rule_name = rule.name
         self.register_outputs({"ruleName": self.rule_name})

@@ -21,7 +21,15 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_aws as aws
 
-from components.aws.common import ArgsError, aws_cron, bad, child, fail_on, policy
+from components.aws.common import (
+    ArgsError,
+    aws_cron,
+    bad,
+    child,
+    fail_on,
+    rule_dead_letters,
+    rule_matched_alarm,
+)
 
 # Account of the Model Monitor analyzer image per region; from the SageMaker Python SDK
 # (sagemaker/core/image_uri_config/model-monitor.json).
@@ -249,39 +257,22 @@ class DriftMonitoring(pulumi.ComponentResource):
             dead_letter_config={"arn": dlq.arn},
             opts=child(self),
         )
-        aws.sqs.QueuePolicy(
-            f"{name}-dlq-policy",
+        rule_dead_letters(
+            name,
+            self,
             queue_url=dlq.url,
-            policy=policy(
-                [
-                    {
-                        "Sid": "ViolationRuleDeadLetters",
-                        "Effect": "Allow",
-                        "Principal": {"Service": "events.amazonaws.com"},
-                        "Action": "sqs:SendMessage",
-                        "Resource": dlq.arn,
-                        "Condition": {"ArnEquals": {"aws:SourceArn": rule.arn}},
-                    }
-                ]
-            ),
-            opts=child(self),
+            queue_arn=dlq.arn,
+            rule_arn=rule.arn,
+            sid="ViolationRuleDeadLetters",
         )
-        aws.cloudwatch.MetricAlarm(
+        rule_matched_alarm(
             f"{name}-drift-alarm",
-            name=f"{args.schedule_name}-drift",
-            alarm_description="Captured traffic drifted from the training baseline",
-            namespace="AWS/Events",
-            metric_name="MatchedEvents",
-            dimensions={"RuleName": rule.name},
-            statistic="Sum",
-            period=3600,
-            evaluation_periods=1,
-            comparison_operator="GreaterThanThreshold",
-            threshold=0,
-            treat_missing_data="notBreaching",
-            alarm_actions=[args.alarm_topic_arn],
-            ok_actions=[args.alarm_topic_arn],
-            opts=child(self),
+            self,
+            alarm_name=f"{args.schedule_name}-drift",
+            description="Captured traffic drifted from the training baseline",
+            rule_name=rule.name,
+            topic_arn=args.alarm_topic_arn,
+            notify_ok=True,
         )
         self.schedule_name = schedule.name
         self.register_outputs({"scheduleName": self.schedule_name})

@@ -18,7 +18,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from components.aws.common import bad, child, fail_on, policy
+from components.aws.common import bad, child, fail_on, rule_dead_letters
 
 PROVIDERS = ("none", "github", "azuredevops")
 
@@ -269,22 +269,13 @@ class ReleaseTrigger(pulumi.ComponentResource):
                 opts=child(self),
             )
             self.secret_arn = connection.secret_arn
-        aws.sqs.QueuePolicy(
-            f"{name}-dlq-policy",
+        rule_dead_letters(
+            name,
+            self,
             queue_url=dlq.url,
-            policy=policy(
-                [
-                    {
-                        "Sid": "ReleaseRuleDeadLetters",
-                        "Effect": "Allow",
-                        "Principal": {"Service": "events.amazonaws.com"},
-                        "Action": "sqs:SendMessage",
-                        "Resource": dlq.arn,
-                        "Condition": {"ArnEquals": {"aws:SourceArn": rule.arn}},
-                    }
-                ]
-            ),
-            opts=child(self),
+            queue_arn=dlq.arn,
+            rule_arn=rule.arn,
+            sid="ReleaseRuleDeadLetters",
         )
         self.rule_name = rule.name
         self.register_outputs({"ruleName": self.rule_name})

@@ -11,7 +11,14 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from components.aws.common import ArgsError, aws_cron, bad, child, fail_on, policy
+from components.aws.common import (
+    ArgsError,
+    aws_cron,
+    bad,
+    child,
+    fail_on,
+    rule_dead_letters,
+)
 
 DATA_URI_PARAMETER = "DataUri"
 
@@ -133,22 +140,13 @@ class ContinuousTraining(pulumi.ComponentResource):
                 dead_letter_config={"arn": dlq.arn},
                 opts=child(self),
             )
-            aws.sqs.QueuePolicy(
-                f"{name}-dlq-policy",
+            rule_dead_letters(
+                name,
+                self,
                 queue_url=dlq.url,
-                policy=policy(
-                    [
-                        {
-                            "Sid": "DataRuleDeadLetters",
-                            "Effect": "Allow",
-                            "Principal": {"Service": "events.amazonaws.com"},
-                            "Action": "sqs:SendMessage",
-                            "Resource": dlq.arn,
-                            "Condition": {"ArnEquals": {"aws:SourceArn": rule.arn}},
-                        }
-                    ]
-                ),
-                opts=child(self),
+                queue_arn=dlq.arn,
+                rule_arn=rule.arn,
+                sid="DataRuleDeadLetters",
             )
             self.rule_name = rule.name
         self.register_outputs({"scheduleName": self.schedule_name})

@@ -259,9 +259,11 @@ CONTROLS: tuple[Control, ...] = (
         "azure-native:authorization:RoleAssignment",
         "scope",
         "matches",
-        r"^/subscriptions/[^/]+/resourceGroups/[^/]+/providers/[^/]+/[^/]+/[^/]+$",
-        "Role assignments are scoped to single stack resources",
-        "No identity holds a role on a whole subscription or resource group.",
+        r"^/subscriptions/[^/]+/resourceGroups/[^/]+(/providers/[^/]+/[^/]+/[^/]+)?$",
+        "Role assignments are scoped to the stack: single resources, or its resource group",
+        "No identity holds a role on a subscription. Duty identities are granted single "
+        "resources (components/azure/identities.py refuses wider scopes); only the keyless CI "
+        "deploy identity holds the stack's resource group (AZ-CI-01..04).",
     ),
     Control(
         "AZ-IAM-02",
@@ -327,5 +329,93 @@ CONTROLS: tuple[Control, ...] = (
         "deadletters",
         "Undeliverable trigger events are kept as dead letters",
         "A release or training trigger that fails is not silently lost.",
+    ),
+    # --- Batch scoring (components/azure/batch.py) ----------------------------------------------
+    Control(
+        "AZ-BATCH-01",
+        "azure",
+        f"{_ML}:BatchEndpoint",
+        "properties.authMode",
+        "equals",
+        "AADToken",
+        "Batch endpoint authenticates callers with Entra ID tokens",
+        "Only identities with a role on the workspace can start scoring jobs; no endpoint keys.",
+    ),
+    Control(
+        "AZ-BATCH-02",
+        "azure",
+        f"{_ML}:BatchDeployment",
+        "properties.model.assetId",
+        "matches",
+        r"/models/[^/]+/versions/\d+$",
+        "Batch deployments serve a pinned registered model version",
+        "Every prediction file traces back to one registered, approved version.",
+    ),
+    Control(
+        "AZ-BATCH-03",
+        "azure",
+        f"{_ML}:BatchDeployment",
+        "properties.compute",
+        "present",
+        None,
+        "Batch deployments run on the stack's training cluster",
+        "Scoring jobs get the cluster's controls: no public IP in private mode, no local auth, "
+        "scale to zero.",
+    ),
+    Control(
+        "AZ-BATCH-04",
+        "azure",
+        f"{_ML}:BatchDeployment",
+        "properties.errorThreshold",
+        "equals",
+        0,
+        "A failed batch mini-batch fails the scoring job",
+        "Input files that could not be scored are reported, never skipped silently.",
+    ),
+)
+
+# --- Keyless CI identity (components/azure/ci_identity.py) ---------------------------------
+_FIC = "azure-native:managedidentity:FederatedIdentityCredential"
+CONTROLS = CONTROLS + (
+    Control(
+        "AZ-CI-01",
+        "azure",
+        _FIC,
+        "subject",
+        "matches",
+        r"^repo:[^*:]+/[^*:]+:(environment:[^*]+|ref:refs/heads/[^*]+)$",
+        "The CI federated credential trusts one repository and one environment or branch",
+        "A workflow of another repository, branch, pull request or environment cannot sign in.",
+    ),
+    Control(
+        "AZ-CI-02",
+        "azure",
+        _FIC,
+        "issuer",
+        "equals",
+        "https://token.actions.githubusercontent.com",
+        "The CI federated credential trusts GitHub's OIDC issuer only",
+        "Tokens from any other issuer are refused.",
+    ),
+    Control(
+        "AZ-CI-03",
+        "azure",
+        _FIC,
+        "audiences",
+        "equals",
+        ["api://AzureADTokenExchange"],
+        "The CI federated credential accepts the Entra token-exchange audience only",
+        "A token minted for another audience cannot be replayed to sign in.",
+    ),
+    Control(
+        "AZ-CI-04",
+        "azure",
+        "azure-native:authorization:RoleAssignment",
+        "roleDefinitionId",
+        "matches",
+        r"^(?!.*(8e3af657-a8ff-443c-a75c-2fe8c4bcb635|18d7d88d-d35e-4fb5-a5c3-7773c20a72d9))",
+        "No identity is Owner or User Access Administrator",
+        "Those roles grant any access to anyone; the CI identity may assign only the kit's "
+        "roles (a conditioned Role Based Access Control Administrator).",
     ),
 )

@@ -201,10 +201,10 @@ CONTROLS: tuple[Control, ...] = (
         "K8S-NS-01",
         P,
         NS,
-        "metadata.labels",
-        "contains",
-        "pod-security.kubernetes.io/enforce",
-        "Namespaces enforce a Pod Security Standard (restricted)",
+        'metadata.labels["pod-security.kubernetes.io/enforce"]',
+        "equals",
+        "restricted",
+        "Namespaces enforce the restricted Pod Security Standard",
         "The API server itself rejects pods that break the restricted profile, whatever "
         "created them (Helm charts, operators, people).",
     ),
@@ -562,5 +562,95 @@ CONTROLS: tuple[Control, ...] = (
         "Forbid",
         "Scheduled runs never overlap",
         "Two trainings (or drift checks) racing on the same data give undefined results.",
+    ),
+    # --- Batch scoring (components/onprem/batch.py) ---------------------------------------------
+    *(
+        Control(
+            f"K8S-BATCH-{suffix}",
+            P,
+            "kubernetes:argoproj.io/v1alpha1:CronWorkflow",
+            path,
+            check,
+            expected,
+            title,
+            why,
+            dev_exception=dev,
+            when=("metadata.labels.mlops/component", "batch-scoring"),
+        )
+        for suffix, path, check, expected, title, why, dev in (
+            (
+                "01",
+                "spec.workflowSpec.securityContext.runAsNonRoot",
+                "equals",
+                True,
+                "Batch scoring pods run as non-root",
+                "The scoring pod reads whole files of data; the namespace enforces the "
+                "restricted profile.",
+                None,
+            ),
+            (
+                "02",
+                "spec.workflowSpec.templates[*].container.securityContext.allowPrivilegeEscalation",
+                "equals",
+                False,
+                "Batch scoring containers cannot escalate privileges",
+                "A compromised model or dependency stays an unprivileged process.",
+                None,
+            ),
+            (
+                "03",
+                "spec.workflowSpec.templates[*].container.securityContext.readOnlyRootFilesystem",
+                "equals",
+                True,
+                "Batch scoring containers have a read-only root file system",
+                "Only the run's emptyDir is writable; nothing persists in the image layer.",
+                None,
+            ),
+            (
+                "04",
+                "spec.workflowSpec.templates[*].container.resources.limits.memory",
+                "present",
+                None,
+                "Batch scoring pods have memory limits",
+                "A large input file cannot starve the other pipeline pods on the node.",
+                None,
+            ),
+            (
+                "05",
+                "spec.workflowSpec.templates[*].container.image",
+                "matches",
+                r"@sha256:[0-9a-f]{64}$",
+                "Batch scoring runs the kit image pinned by digest",
+                "Predictions come from exactly the reviewed image, not whatever a tag points to.",
+                "dev runs the kit image by tag",
+            ),
+        )
+    ),
+)
+
+# --- Keyless CI identity (components/onprem/ci_identity.py) --------------------------------
+_CI = ("metadata.labels.mlops/duty", "ci")
+CONTROLS = CONTROLS + (
+    Control(
+        "K8S-CI-01",
+        P,
+        "kubernetes:core/v1:ServiceAccount",
+        "automountServiceAccountToken",
+        "equals",
+        False,
+        "The CI service account's token is mounted only where a runner asks for it",
+        "Runner pods request the short-lived projected token explicitly; other pods get none.",
+        when=_CI,
+    ),
+    Control(
+        "K8S-CI-03",
+        P,
+        "kubernetes:rbac.authorization.k8s.io/v1:ClusterRole",
+        "rules[*].resourceNames",
+        "present",
+        None,
+        "The CI identity's cluster rights name the stack's namespaces only",
+        "CI can patch its own namespaces, not any other cluster object.",
+        when=_CI,
     ),
 )

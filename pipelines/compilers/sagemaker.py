@@ -9,6 +9,13 @@ either registers the model (ModelStep -> CreateModelPackage in the stack's Model
 Group, MLflow serving image, evaluation.json as model-quality metrics) or fails the execution
 with the gate's reasons.
 
+With `settings.clarify` (stack key `explain.clarify`) a SageMaker Clarify explainability (SHAP)
+run follows evaluate: a ModelStep creates a SageMaker Model from the training job's artifacts,
+`clarify-config` (`python -m pipelines.steps.clarify_config`, kit image) writes the analysis
+config and the dataset, and a ProcessingStep in the Clarify image writes analysis.json and the
+report to the artifact bucket; the registered model package carries that report as
+ModelMetrics.Explainability and as its explainability drift-check baseline.
+
 Works with no AWS credentials, no network and no moto: everything that would make the SDK
 call AWS is preset in `_offline_session` (region, default bucket, role validation off,
 telemetry off). The SDK is imported only inside this module's functions.
@@ -34,6 +41,8 @@ from pipelines.definition import (
 )
 
 PROCESSING_ROOT = "/opt/ml/processing"
+CLARIFY_INSTANCE_TYPE = "ml.m5.xlarge"
+"""Instance the Clarify job computes SHAP on (the shadow endpoint's is in its config)."""
 SAGEMAKER_APPROVAL = {"auto": "Approved", "manual": "PendingManualApproval"}
 TELEMETRY_OFF = {
     "SchemaVersion": "1.0",
@@ -241,7 +250,7 @@ def _build(
             return upstream.properties.ModelArtifacts.S3ModelArtifacts
         return upstream.properties.ProcessingOutputConfig.Outputs[output].S3Output.S3Uri
 
-    def processing(step: Step) -> Any:
+    def processing(step: Step, extra_args: tuple[Any, ...] = ()) -> Any:
         processor = Processor(
             role=role_arn,
             image_uri=settings.image_uri,
@@ -288,7 +297,10 @@ def _build(
         run_args = processor.run(
             inputs=inputs,
             outputs=outputs,
-            arguments=step_arguments(step, inputs=local_in, outputs=local_out, params=arg_params),
+            arguments=[
+                *step_arguments(step, inputs=local_in, outputs=local_out, params=arg_params),
+                *extra_args,
+            ],
         )
         files = [property_files[step.name]] if step.name in property_files else None
         return ProcessingStep(
@@ -358,6 +370,23 @@ def _build(
         elif step.kind == "training":
             steps[step.name] = training(step)
 
+    explain: dict[str, Any] = {}
+    if settings.clarify:
+        explain = _clarify_steps(
+            settings,
+            steps,
+            processing=processing,
+            source_uri=source_uri,
+            session=session,
+            role_arn=role_arn,
+            region=region,
+            pipeline_name=pipeline_name,
+            prefix=prefix,
+            kms_key_id=kms_key_id,
+            subnets=subnets,
+            security_group_ids=security_group_ids,
+            cache=cache,
+        )
     evaluation_uri = Join(on="/", values=[source_uri("evaluate", "evaluation"), "evaluation.json"])
     register_step = next(s for s in PIPELINE if s.kind == "register")
     builder = ModelBuilder(
@@ -375,8 +404,10 @@ def _build(
         approval_status=approval,
         description=register_step.description,
         model_metrics=ModelMetrics(
-            model_statistics=MetricsSource(content_type="application/json", s3_uri=evaluation_uri)
+            model_statistics=MetricsSource(content_type="application/json", s3_uri=evaluation_uri),
+            explainability=explain.get("report"),
         ),
+        drift_check_baselines=explain.get("baselines"),
         customer_metadata_properties={
             "pipeline_run_id": ExecutionVariables.PIPELINE_EXECUTION_ID,
             "data_uri": params["data_uri"],
@@ -442,6 +473,150 @@ def _build(
     definition = json.loads(pipeline.definition())
     definition.setdefault("Metadata", {})["mlops"] = {"settings_environment": settings.environment}
     return json.dumps(definition, sort_keys=True)
+
+
+def _clarify_steps(
+    settings: PipelineSettings,
+    steps: dict[str, Any],
+    *,
+    processing: Any,
+    source_uri: Any,
+    session: Any,
+    role_arn: str,
+    region: str,
+    pipeline_name: str,
+    prefix: str,
+    kms_key_id: str | None,
+    subnets: list[str],
+    security_group_ids: list[str],
+    cache: Any,
+) -> dict[str, Any]:
+    """Add the Clarify explainability steps to `steps`; return what the register step attaches.
+
+    ClarifyModel (CreateModel from the training artifacts, network-isolated, in the VPC) ->
+    ClarifyConfig (kit image, writes analysis_config.json and the dataset) ->
+    ClarifyExplainability (Clarify image). Clarify calls the SageMaker API to create and delete
+    a shadow endpoint, so that job is not network-isolated; it stays in the VPC (the API is
+    reached through its interface endpoint) with the stack key on its volume and outputs.
+    Nothing is uploaded while compiling: the config is written at run time.
+    """
+    from sagemaker.core import image_uris
+    from sagemaker.core.drift_check_baselines import DriftCheckBaselines
+    from sagemaker.core.model_metrics import FileSource, MetricsSource
+    from sagemaker.core.network import NetworkConfig
+    from sagemaker.core.processing import Processor
+    from sagemaker.core.shapes import (
+        ProcessingInput,
+        ProcessingOutput,
+        ProcessingS3Input,
+        ProcessingS3Output,
+    )
+    from sagemaker.core.training.configs import Networking
+    from sagemaker.core.workflow.execution_variables import ExecutionVariables
+    from sagemaker.core.workflow.functions import Join
+    from sagemaker.mlops.workflow import ModelStep, ProcessingStep
+    from sagemaker.serve.model_builder import ModelBuilder
+
+    from pipelines.steps import clarify_config as cc
+
+    model = ModelStep(
+        name="ClarifyModel",
+        step_args=ModelBuilder(
+            s3_model_data_url=steps["train"].properties.ModelArtifacts.S3ModelArtifacts,
+            image_uri=settings.serving_image_uri or settings.image_uri,
+            role_arn=role_arn,
+            sagemaker_session=session,
+            network=Networking(
+                enable_network_isolation=True,
+                subnets=subnets or None,
+                security_group_ids=security_group_ids or None,
+            ),
+        ).build(),
+        description="The trained model as a SageMaker Model, served by Clarify's shadow endpoint",
+        depends_on=[steps["evaluate"].name],
+    )
+    steps["clarify-model"] = model
+    steps[cc.STEP.name] = processing(
+        cc.STEP,
+        extra_args=(
+            "--model-name",
+            model.properties.ModelName,
+            "--endpoint-name-prefix",
+            cc.clarify_endpoint_prefix(pipeline_name),
+            "--instance-type",
+            cc.ENDPOINT_INSTANCE_TYPE,
+        ),
+    )
+    config_uri = source_uri(cc.STEP.name, "config")
+    dataset_uri = source_uri(cc.STEP.name, "dataset")
+    output_uri = Join(
+        on="/", values=[prefix, ExecutionVariables.PIPELINE_EXECUTION_ID, "clarify", "analysis"]
+    )
+
+    def s3_input(name: str, uri: Any, local: str) -> Any:
+        return ProcessingInput(
+            input_name=name,
+            s3_input=ProcessingS3Input(
+                s3_uri=uri,
+                local_path=local,
+                s3_data_type="S3Prefix",
+                s3_input_mode="File",
+                s3_data_distribution_type="FullyReplicated",
+            ),
+        )
+
+    processor = Processor(
+        role=role_arn,
+        image_uri=image_uris.retrieve("clarify", region),
+        instance_count=1,
+        instance_type=CLARIFY_INSTANCE_TYPE,
+        volume_kms_key=kms_key_id,
+        output_kms_key=kms_key_id,
+        max_runtime_in_seconds=settings.max_runtime_minutes * 60,
+        base_job_name=f"{pipeline_name}-clarify"[:32],
+        sagemaker_session=session,
+        network_config=NetworkConfig(
+            enable_network_isolation=False,
+            encrypt_inter_container_traffic=True,
+            subnets=subnets or None,
+            security_group_ids=security_group_ids or None,
+        ),
+    )
+    run_args = processor.run(
+        inputs=[
+            s3_input("analysis_config", config_uri, f"{PROCESSING_ROOT}/input/config"),
+            s3_input("dataset", dataset_uri, f"{PROCESSING_ROOT}/input/data"),
+        ],
+        outputs=[
+            ProcessingOutput(
+                output_name="analysis_result",
+                s3_output=ProcessingS3Output(
+                    s3_uri=output_uri,
+                    local_path=f"{PROCESSING_ROOT}/output",
+                    s3_upload_mode="EndOfJob",
+                ),
+            )
+        ],
+    )
+    steps["clarify"] = ProcessingStep(
+        name="ClarifyExplainability",
+        step_args=run_args,
+        description="SHAP feature attributions of the trained model by SageMaker Clarify",
+        cache_config=cache,
+    )
+    result = steps["clarify"].properties.ProcessingOutputConfig.Outputs["analysis_result"]
+    analysis = Join(on="/", values=[result.S3Output.S3Uri, cc.ANALYSIS_FILE])
+    report = MetricsSource(content_type="application/json", s3_uri=analysis)
+    return {
+        "report": report,
+        "baselines": DriftCheckBaselines(
+            explainability_constraints=report,
+            explainability_config_file=FileSource(
+                content_type="application/json",
+                s3_uri=Join(on="/", values=[config_uri, cc.CONFIG_FILE]),
+            ),
+        ),
+    }
 
 
 def _code_version() -> str:

@@ -128,7 +128,9 @@ def test_drift_rule_matches_jobs_with_violations(plan_for, exit_message, expecte
 def test_data_drift_rule_matches_failed_validation(plan_for, step, status, expected):
     plan = plan_for("acme-prod")
     rule = plan.one("aws:cloudwatch/eventRule:EventRule", "acme-prod-data-drift-rule")
-    pipeline_arn = plan.one("aws:sagemaker/pipeline:Pipeline").outputs["arn"]
+    pipeline_arn = plan.one(
+        "aws:sagemaker/pipeline:Pipeline", "acme-prod-pipeline-pipeline"
+    ).outputs["arn"]
     event = {
         "version": "0",
         "id": "315c1398-0000-0000-0000-000000000000",

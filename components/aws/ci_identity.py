@@ -1,0 +1,202 @@
+"""CI identity: keyless trust for the CI system that deploys this stack.
+
+An IAM OIDC provider for GitHub Actions (`token.actions.githubusercontent.com`) and a deploy
+role that only a workflow of `release.repository` can assume, and only from the protected
+environment (`ci.environment`, e.g. prod) or, without one, from the branch (`ci.branch`):
+the trust pins the token's `sub` exactly (StringEquals, no wildcards) and its audience.
+Sessions last at most an hour; no IAM user or access key exists, so CI holds no long-lived
+secret. The role may manage only resources named after the stack (`<prefix>-*`), plus the
+id-named network and key calls Pulumi needs, limited to the stack's region.
+
+The OIDC provider is one per account and URL: in an account that already has one, pass its
+ARN as `oidc_provider_arn` (a stack config key for it is a pending schema change).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from components.aws.common import bad, child, fail_on, partition, policy
+
+GITHUB_ISSUER = "token.actions.githubusercontent.com"
+# GitHub's published intermediate thumbprint; AWS no longer checks it for this issuer but the
+# API still requires one.
+GITHUB_THUMBPRINT = "6938fd4d98bab03faadb97b34396831e3780aea1"
+AUDIENCE = "sts.amazonaws.com"
+# Services whose resources the blueprint names `<prefix>-...`: granted on those names only.
+NAMED_SERVICES = (
+    "s3",
+    "sagemaker",
+    "ecr",
+    "iam",
+    "events",
+    "scheduler",
+    "sqs",
+    "sns",
+    "cloudwatch",
+    "secretsmanager",
+    "budgets",
+    "application-autoscaling",
+    "logs",
+)
+# Id-named resources (VPC parts, KMS keys): single actions, only in the stack's region.
+ID_ACTIONS = (
+    "ec2:Describe*",
+    "ec2:Create*",
+    "ec2:Delete*",
+    "ec2:Modify*",
+    "ec2:Associate*",
+    "ec2:Disassociate*",
+    "ec2:AuthorizeSecurityGroup*",
+    "ec2:RevokeSecurityGroup*",
+    "kms:CreateKey",
+    "kms:Describe*",
+    "kms:Get*",
+    "kms:List*",
+    "kms:EnableKeyRotation",
+    "kms:PutKeyPolicy",
+    "kms:TagResource",
+    "kms:ScheduleKeyDeletion",
+    "kms:CreateAlias",
+    "kms:DeleteAlias",
+    "kms:Encrypt",
+    "kms:Decrypt",
+    "kms:GenerateDataKey*",
+)
+
+
+@dataclass(frozen=True)
+class CiIdentityArgs:
+    prefix: str
+    """`<client>-<env>`: the role is `<prefix>-ci-deploy`; it manages `<prefix>-*` only."""
+    repository: str
+    """`owner/repo` whose workflows may assume the role (release.repository)."""
+    account_id: pulumi.Input[str]
+    """Account of the stack."""
+    region: str
+    """Region of the stack; id-named calls are limited to it."""
+    branch: str = "main"
+    """Branch whose workflows may deploy (ci.branch); used when `environment` is None."""
+    environment: str | None = None
+    """GitHub environment allowed to deploy (ci.environment); when set, only it may."""
+    oidc_provider_arn: str | None = None
+    """The account's existing GitHub OIDC provider; None creates one."""
+    max_session_seconds: int = 3600
+    """Longest session a workflow gets (900-3600)."""
+
+
+def subject(args: CiIdentityArgs) -> str:
+    """The exact `sub` claim a deploying workflow's token carries."""
+    if args.environment:
+        return f"repo:{args.repository}:environment:{args.environment}"
+    return f"repo:{args.repository}:ref:refs/heads/{args.branch}"
+
+
+def validate_ci_identity_args(args: CiIdentityArgs) -> list[str]:
+    problems = []
+    if not re.fullmatch(r"[\w.-]+/[\w.-]+", args.repository or ""):
+        problems.append(bad("repository", args.repository, "owner/repo", "set release.repository"))
+    if "*" in (args.branch + (args.environment or "")):
+        problems.append(
+            bad(
+                "branch/environment",
+                f"{args.branch}/{args.environment}",
+                "free of wildcards",
+                "name one branch (ci.branch) or one environment (ci.environment)",
+            )
+        )
+    if not 900 <= args.max_session_seconds <= 3600:
+        problems.append(
+            bad("max_session_seconds", args.max_session_seconds, "900-3600", "use 3600 or less")
+        )
+    if len(f"{args.prefix}-ci-deploy") > 64:
+        problems.append(bad("prefix", args.prefix, "short enough for IAM", "shorten the client"))
+    return problems
+
+
+class CiIdentity(pulumi.ComponentResource):
+    """GitHub OIDC provider (optional) and a deploy role trusted by one repository subject."""
+
+    role_arn: pulumi.Output[str]
+    subject: str
+
+    def __init__(self, name: str, args: CiIdentityArgs, opts: pulumi.ResourceOptions | None = None):
+        fail_on("CiIdentity", validate_ci_identity_args(args))
+        super().__init__("mlops:aws:CiIdentity", name, None, opts)
+        provider_arn: pulumi.Input[str]
+        if args.oidc_provider_arn:
+            provider_arn = args.oidc_provider_arn
+        else:
+            provider_arn = aws.iam.OpenIdConnectProvider(
+                f"{name}-github-oidc",
+                url=f"https://{GITHUB_ISSUER}",
+                client_id_lists=[AUDIENCE],
+                thumbprint_lists=[GITHUB_THUMBPRINT],
+                opts=child(self),
+            ).arn
+        self.subject = subject(args)
+        role = aws.iam.Role(
+            f"{name}-deploy",
+            name=f"{args.prefix}-ci-deploy",
+            description=f"CI deploys {args.prefix} from {self.subject} (OIDC, no keys)",
+            max_session_duration=args.max_session_seconds,
+            assume_role_policy=policy(
+                [
+                    {
+                        "Effect": "Allow",
+                        "Principal": {"Federated": provider_arn},
+                        "Action": "sts:AssumeRoleWithWebIdentity",
+                        "Condition": {
+                            "StringEquals": {
+                                f"{GITHUB_ISSUER}:aud": AUDIENCE,
+                                f"{GITHUB_ISSUER}:sub": self.subject,
+                            }
+                        },
+                    }
+                ]
+            ),
+            tags={"mlops:duty": "ci"},
+            opts=child(self),
+        )
+        p = partition(args.region)
+        named = [
+            f"arn:{p}:s3:::{args.prefix}-*",
+            pulumi.Output.concat("arn:", p, ":iam::", args.account_id, ":role/", args.prefix, "-*"),
+            pulumi.Output.concat(
+                "arn:", p, ":iam::", args.account_id, ":policy/", args.prefix, "-*"
+            ),
+            pulumi.Output.concat(
+                "arn:", p, ":budgets::", args.account_id, ":budget/", args.prefix, "-*"
+            ),
+            pulumi.Output.concat(
+                "arn:", p, ":*:", args.region, ":", args.account_id, ":*", args.prefix, "-*"
+            ),
+        ]
+        aws.iam.RolePolicy(
+            f"{name}-deploy",
+            role=role.id,
+            policy=policy(
+                [
+                    {
+                        "Sid": "StackResourcesByName",
+                        "Effect": "Allow",
+                        "Action": [f"{s}:*" for s in NAMED_SERVICES],
+                        "Resource": named,
+                    },
+                    {
+                        "Sid": "IdNamedResourcesInTheStackRegion",
+                        "Effect": "Allow",
+                        "Action": list(ID_ACTIONS),
+                        "Resource": "*",
+                        "Condition": {"StringEquals": {"aws:RequestedRegion": args.region}},
+                    },
+                ]
+            ),
+            opts=child(self),
+        )
+        self.role_arn = role.arn
+        self.register_outputs({"roleArn": self.role_arn})

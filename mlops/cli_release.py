@@ -1,0 +1,235 @@
+"""`mlops release | promote | stacks`: CI-driven releases (mounted at the top level of `mlops`).
+
+Exit codes: 0 released (or unchanged), 1 the release was attempted and rolled back,
+2 refused before any change (bad input, nothing approved, no recorded approval for prod).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from mlops.config import PROJECT_ROOT, list_stacks, load_stack
+
+app = typer.Typer(
+    help="CI-driven releases: release, promote, stacks.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+err = Console(stderr=True)
+
+VersionOpt = Annotated[
+    str | None,
+    typer.Option("--model-version", help="Registry version; default: the newest approved."),
+]
+ApproverOpt = Annotated[
+    str | None,
+    typer.Option("--approved-by", help="Who approved the protected CI environment (prod)."),
+]
+RunOpt = Annotated[
+    str | None,
+    typer.Option("--approval-run", help="CI run id that holds the approval (prod)."),
+]
+RootOpt = Annotated[
+    Path,
+    typer.Option("--project-dir", help="Folder of Pulumi.yaml and the stack files.", hidden=True),
+]
+DryRunOpt = Annotated[
+    bool, typer.Option("--dry-run", help="Show what would change; change nothing.")
+]
+
+
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
+    return typer.Exit(code)
+
+
+def _say(message: str) -> None:
+    console.print(f"  {message}", highlight=False)
+
+
+def _show(result: Any) -> None:
+    from mlops.release import DryRun
+
+    if isinstance(result, DryRun):
+        table = Table(title=f"dry run: {result.stack} -> version {result.version}")
+        table.add_column("change")
+        table.add_column("what")
+        for key, (old, new) in result.config.items():
+            table.add_row("config", f"{key}: {old or '(unset)'} -> {new}")
+        for kind, names in (("add", result.added), ("remove", result.removed)):
+            for name in names:
+                table.add_row(kind, name)
+        for name in result.changed:
+            table.add_row("update", name)
+        console.print(table)
+        console.print("[italic]nothing was changed (resources from the offline plan)[/]")
+        return
+    colour = "green" if result.outcome == "released" else "cyan"
+    console.print(
+        f"[{colour}]{result.outcome}[/] {result.stack}: version {result.version} "
+        f"({escape(result.reason)})"
+    )
+
+
+def _run(fn: Any, **kwargs: Any) -> None:
+    from mlops.release import ReleaseError, ReleaseFailed
+
+    try:
+        with console.status("releasing...", spinner="dots"):
+            result = fn(say=_say, **kwargs)
+    except ReleaseError as exc:
+        raise _fail(f"{exc}; nothing was changed") from exc
+    except ReleaseFailed as exc:
+        raise _fail(str(exc), 1) from exc
+    _show(result)
+
+
+@app.command("release")
+def release(
+    stack: Annotated[str, typer.Argument(help="Stack name (acme-dev), or `local`.")],
+    model_version: VersionOpt = None,
+    dry_run: DryRunOpt = False,
+    approved_by: ApproverOpt = None,
+    approval_run: RunOpt = None,
+    workdir: Annotated[
+        Path, typer.Option("--workdir", help="`local` only: work folder of the local loop.")
+    ] = Path(".mlops/local"),
+    port: Annotated[int, typer.Option("--port", help="`local` only: endpoint port.")] = 8080,
+    root: RootOpt = PROJECT_ROOT,
+) -> None:
+    """Release the newest approved (or the given) model version on a stack: pin it, apply,
+    wait until healthy, smoke-test, record; roll back on failure."""
+    if stack == "local":
+        from mlops import cli_local
+
+        cli_local.release(
+            stack="local",
+            version=model_version,
+            config_stack=None,
+            bake_seconds=None,
+            workdir=workdir,
+            port=port,
+        )
+        return
+    from mlops.release import Approval
+    from mlops.release import release as run_release
+
+    _run(
+        run_release,
+        stack=stack,
+        version=model_version,
+        dry_run=dry_run,
+        approval=Approval.of(approved_by, approval_run),
+        root=root,
+    )
+
+
+@app.command("promote")
+def promote(
+    source: Annotated[str, typer.Option("--from", help="Stack the version is approved on.")],
+    target: Annotated[str, typer.Option("--to", help="Stack to promote it to.")],
+    model_version: VersionOpt = None,
+    dry_run: DryRunOpt = False,
+    approved_by: ApproverOpt = None,
+    approval_run: RunOpt = None,
+    root: RootOpt = PROJECT_ROOT,
+) -> None:
+    """Copy an approved version into the next environment's registry (lineage kept) and
+    release it there. A prod target needs --approved-by and --approval-run."""
+    from mlops.release import Approval
+    from mlops.release import promote as run_promote
+
+    _run(
+        run_promote,
+        source=source,
+        target=target,
+        version=model_version,
+        dry_run=dry_run,
+        approval=Approval.of(approved_by, approval_run),
+        root=root,
+    )
+
+
+# What a changed path affects: every stack, or the stacks of one blueprint.
+_BLUEPRINT_PATHS = {
+    "sagemaker": ("components/aws/", "blueprints/sagemaker.py", "pipelines/compilers/sagemaker"),
+    "azureml": ("components/azure/", "blueprints/azureml.py", "pipelines/compilers/azureml"),
+    "onprem": ("components/onprem/", "blueprints/onprem.py", "pipelines/compilers/argo"),
+}
+_SHARED_PATHS = (
+    "mlops/",
+    "blueprints/__init__.py",
+    "pipelines/",
+    "__main__.py",
+    "Pulumi.yaml",
+    "pyproject.toml",
+    "requirements.lock",
+)
+
+
+def affected_stacks(changed: list[str], stacks: dict[str, tuple[str, str]]) -> list[str]:
+    """Stacks whose plan a change can alter. `stacks` maps name -> (blueprint, environment)."""
+    hit: set[str] = set()
+    specific = tuple(p for paths in _BLUEPRINT_PATHS.values() for p in paths)
+    for path in changed:
+        shared = path.startswith(_SHARED_PATHS) and not path.startswith(specific)
+        for name, (blueprint, _env) in stacks.items():
+            own = path == f"Pulumi.{name}.yaml" or path.startswith(_BLUEPRINT_PATHS[blueprint])
+            if own or shared:
+                hit.add(name)
+    return sorted(hit)
+
+
+@app.command("stacks")
+def stacks(
+    changed_since: Annotated[
+        str | None,
+        typer.Option("--changed-since", help="Only stacks a change since this git rev affects."),
+    ] = None,
+    env: Annotated[
+        str | None, typer.Option("--env", help="Only stacks of this environment tier.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="A JSON list (CI matrices).")] = False,
+) -> None:
+    """List the stacks (for CI matrices: `--changed-since origin/main --json`)."""
+    known = {}
+    for name in list_stacks():
+        settings = load_stack(name)
+        known[name] = (settings.blueprint, settings.environment)
+    names = sorted(known)
+    if changed_since:
+        diff = subprocess.run(
+            ["git", "diff", "--name-only", f"{changed_since}...HEAD"],
+            cwd=PROJECT_ROOT,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if diff.returncode:
+            raise _fail(
+                f"git cannot diff against {changed_since!r}: {diff.stderr.strip()}; fetch it "
+                "first (actions/checkout with fetch-depth: 0)"
+            )
+        names = affected_stacks(diff.stdout.split(), known)
+    if env:
+        names = [n for n in names if known[n][1] == env]
+    if as_json:  # a GitHub matrix `include` list / Azure DevOps matrix source
+        rows = [{"stack": n, "blueprint": known[n][0], "environment": known[n][1]} for n in names]
+        sys.stdout.write(json.dumps(rows) + "\n")
+        return
+    for name in names:
+        console.print(f"{name}\t{known[name][0]}\t{known[name][1]}", highlight=False)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

