@@ -59,7 +59,6 @@ def _mount(module: str) -> None:
     app.registered_groups.extend(g for g in sub.registered_groups if g.name not in taken)
 
 
-
 def _fail(message: str, code: int = 2) -> typer.Exit:
     err.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
     return typer.Exit(code)

@@ -561,10 +561,16 @@ def _cross_checks(raw: Mapping[str, Any], stack: str) -> list[Problem]:
                 "is not pinned by digest, but prod runs images by digest",
                 "set mlops:image to the CI-built `repo:tag@sha256:<digest>`",
             )
-        if _get(raw, "ci.identity") is not False and _get(raw, "ci.environment", None) is None \
-                and _get(raw, "release.provider") in ("github", "azuredevops"):
-            add("ci.environment", "is unset, but prod deploys only from a protected environment",
-                "set ci.environment to the protected CI environment (e.g. prod)")
+        if (
+            _get(raw, "ci.identity") is not False
+            and _get(raw, "ci.environment", None) is None
+            and _get(raw, "release.provider") in ("github", "azuredevops")
+        ):
+            add(
+                "ci.environment",
+                "is unset, but prod deploys only from a protected environment",
+                "set ci.environment to the protected CI environment (e.g. prod)",
+            )
         if _get(raw, "approval.mode") == "auto":
             add("approval.mode", "is auto, but prod approves versions by hand", prod_fix)
     return problems

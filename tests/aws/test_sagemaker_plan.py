@@ -132,7 +132,8 @@ def test_dev_defaults_lack_only_what_the_tier_switches_off(plan_for):
     dev = plan_for("acme-dev")
     assert dev.missing_capabilities == []
     assert absent(dev) == {"experiment-tracking", "network-isolation"} | {
-        c.value for c in ENDPOINT_CAPABILITIES}
+        c.value for c in ENDPOINT_CAPABILITIES
+    }
     with_model = plan_for("acme-dev", model="1")
     assert with_model.missing_capabilities == []
     assert absent(with_model) == {
