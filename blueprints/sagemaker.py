@@ -243,6 +243,7 @@ def build(settings: StackSettings) -> dict[str, pulumi.Input[str]]:
             repository_arn=images.repository_arn,
             tracking=s.tracking.enabled,
             in_vpc=private,
+            clarify=s.explain.clarify,
         ),
         opts,
     )

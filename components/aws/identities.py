@@ -61,6 +61,8 @@ class IdentitiesArgs:
     """Create the MLflow tracking server role and let the pipeline use the server."""
     in_vpc: bool = True
     """Jobs and endpoints run in the stack's VPC: allow the network-interface calls."""
+    clarify: bool = False
+    """The pipeline runs a Clarify step: let it create its model and shadow endpoint."""
 
 
 def validate_identities_args(args: IdentitiesArgs) -> list[str]:
@@ -163,6 +165,31 @@ class Identities(pulumi.ComponentResource):
         ]
         if args.tracking:
             pipeline_grants.append(_allow(("sagemaker-mlflow:*",), tracking_arn))
+        if args.clarify:
+            from pipelines.steps.clarify_config import clarify_endpoint_prefix
+
+            # Clarify's SHAP job serves the candidate model from a shadow endpoint that it
+            # creates, invokes and deletes; its names start with a prefix fixed per pipeline.
+            shadow = clarify_endpoint_prefix(n.pipeline)
+            pipeline_grants += [
+                _allow(
+                    ("sagemaker:CreateModel", "sagemaker:DescribeModel", "sagemaker:AddTags"),
+                    sm("model/pipelines-*"),
+                ),
+                _allow(
+                    (
+                        "sagemaker:CreateEndpointConfig",
+                        "sagemaker:DescribeEndpointConfig",
+                        "sagemaker:DeleteEndpointConfig",
+                        "sagemaker:CreateEndpoint",
+                        "sagemaker:DescribeEndpoint",
+                        "sagemaker:DeleteEndpoint",
+                        "sagemaker:InvokeEndpoint",
+                        "sagemaker:AddTags",
+                    ),
+                    [sm(f"endpoint/{shadow}*"), sm(f"endpoint-config/{shadow}*")],
+                ),
+            ]
 
         self.pipeline_role_arn = self._role(
             name,

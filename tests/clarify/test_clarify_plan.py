@@ -33,3 +33,19 @@ def test_acme_prod_with_clarify_declares_the_step_and_passes_its_controls(plan_f
         assert findings[control_id].status == "pass", findings[control_id].failures
         assert record.name in findings[control_id].resources
     assert plan.failed_controls == []
+
+
+def test_pipeline_role_may_run_clarify_shadow_endpoints_only_when_on(plan_for) -> None:
+    import json
+
+    from pipelines.steps.clarify_config import clarify_endpoint_prefix
+
+    def pipeline_policy(plan) -> str:
+        record = plan.one("aws:iam/rolePolicy:RolePolicy", "acme-prod-identities-pipeline-policy")
+        return json.dumps(json.loads(record.inputs["policy"]))
+
+    shadow = clarify_endpoint_prefix("acme-prod-training")
+    on = pipeline_policy(plan_for("acme-prod", explain={"clarify": True}))
+    off = pipeline_policy(plan_for("acme-prod"))
+    assert f"endpoint/{shadow}*" in on and "sagemaker:CreateEndpoint" in on
+    assert "sagemaker:CreateEndpoint" not in off and shadow not in off
