@@ -356,6 +356,7 @@ def build(settings: StackSettings) -> dict[str, pulumi.Input[str]]:
                 region=region,
                 branch=s.ci.branch,
                 environment=s.ci.environment,
+                oidc_provider_arn=s.ci.oidc_provider_arn,
             ),
             opts,
         )

@@ -231,6 +231,12 @@ class CiSettings(_Model):
     """Branch whose workflows may deploy this stack."""
     environment: str | None = Field(None, pattern=r"^[\w.-]+$")
     """CI environment (GitHub environment) allowed to deploy; prod names a protected one."""
+    oidc_provider_arn: str | None = Field(
+        None,
+        pattern=r"^arn:aws[\w-]*:iam::\d{12}:oidc-provider/token\.actions\.githubusercontent\.com$",
+    )
+    """AWS only: the account's existing GitHub OIDC provider (one per account); unset: the
+    stack creates it."""
 
 
 class Suppression(_Model):

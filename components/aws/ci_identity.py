@@ -9,7 +9,7 @@ secret. The role may manage only resources named after the stack (`<prefix>-*`),
 id-named network and key calls Pulumi needs, limited to the stack's region.
 
 The OIDC provider is one per account and URL: in an account that already has one, pass its
-ARN as `oidc_provider_arn` (a stack config key for it is a pending schema change).
+ARN as `oidc_provider_arn` (stack key `mlops:ci.oidcProviderArn`).
 """
 
 from __future__ import annotations

@@ -157,3 +157,15 @@ def test_component_args_are_checked_before_any_resource():
         )
         == "repo:o/r:ref:refs/heads/main"
     )
+
+
+def test_aws_reuses_the_accounts_oidc_provider_when_configured(plan_for) -> None:
+    provider = "arn:aws:iam::123456789012:oidc-provider/token.actions.githubusercontent.com"
+    created = plan_for("acme-prod")
+    reused = plan_for("acme-prod", ci={"environment": "prod", "oidcProviderArn": provider})
+    kind = "aws:iam/openIdConnectProvider:OpenIdConnectProvider"
+    assert len(created.by_type(kind)) == 1
+    assert reused.by_type(kind) == []
+    role = next(r for r in reused.by_type("aws:iam/role:Role") if r.name.endswith("-ci-deploy"))
+    assert provider in role.inputs["assumeRolePolicy"]
+    assert not reused.failed_controls
