@@ -285,6 +285,25 @@ MALFORMED: list[tuple[str, dict[str, Any], str, str]] = [
         "does not match",
     ),
     (
+        "oidc provider not github's",
+        {"mlops:ci": {"oidcProviderArn": "arn:aws:iam::1:x"}},
+        "mlops:ci.oidcProviderArn='arn:aws:iam::1:x'",
+        "existing GitHub OIDC provider",
+    ),
+    ("batch cron", {"mlops:batch": {"cron": "daily"}}, "mlops:batch.cron='daily'", "5-field"),
+    (
+        "export tolerance zero",
+        {"mlops:export": {"tolerance": 0}},
+        "mlops:export.tolerance=0",
+        "greater than 0",
+    ),
+    (
+        "previous model equals model",
+        {"mlops:model": "3", "mlops:rollout": {"previousModel": "3"}},
+        "mlops:rollout.previousModel='3'",
+        "equals mlops:model",
+    ),
+    (
         "prod auto approval",
         {"mlops:environment": "prod", "mlops:approval": {"mode": "auto"}},
         "mlops:approval.mode='auto'",
