@@ -4,7 +4,9 @@ and running one takes the Pulumi runtime, so each is built once per test session
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import os
+import socket
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -25,3 +27,25 @@ def get_plan(stack: str, **overrides: Any) -> Plan:
 def plan_for() -> Callable[..., Plan]:
     """`plan_for("acme-prod", model="5")` -> the offline Plan of that stack."""
     return get_plan
+
+
+@pytest.fixture(scope="module")
+def offline() -> Iterator[None]:
+    """No credentials, no config files, and any attempt to open a socket fails the test."""
+    saved = dict(os.environ)
+    for key in list(os.environ):
+        if key.startswith("AWS_"):
+            del os.environ[key]
+    os.environ["AWS_SHARED_CREDENTIALS_FILE"] = os.devnull
+    os.environ["AWS_CONFIG_FILE"] = os.devnull
+    os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
+    real_connect = socket.socket.connect
+
+    def refuse(self: socket.socket, address: Any) -> None:
+        raise AssertionError(f"compile_sagemaker opened a connection to {address}")
+
+    socket.socket.connect = refuse  # type: ignore[method-assign]
+    yield
+    socket.socket.connect = real_connect  # type: ignore[method-assign]
+    os.environ.clear()
+    os.environ.update(saved)

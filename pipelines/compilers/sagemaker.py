@@ -16,6 +16,11 @@ config and the dataset, and a ProcessingStep in the Clarify image writes analysi
 report to the artifact bucket; the registered model package carries that report as
 ModelMetrics.Explainability and as its explainability drift-check baseline.
 
+With `settings.export_onnx` (stack key `export.onnx`) the gate's branch runs `ExportOnnx`
+(`python -m pipelines.steps.export_onnx`, kit image) before registering: ONNX conversion and
+parity on the test split; the model package's CustomerMetadataProperties (`onnx_exportable`,
+`onnx_reason`, `onnx_max_abs_diff`, `onnx_uri`) are read from its export.json.
+
 Works with no AWS credentials, no network and no moto: everything that would make the SDK
 call AWS is preset in `_offline_session` (region, default bucket, role validation off,
 telemetry off). The SDK is imported only inside this module's functions.
@@ -387,6 +392,7 @@ def _build(
             security_group_ids=security_group_ids,
             cache=cache,
         )
+    edge = _export_step(settings, processing, property_files, output_uri, arg_params)
     evaluation_uri = Join(on="/", values=[source_uri("evaluate", "evaluation"), "evaluation.json"])
     register_step = next(s for s in PIPELINE if s.kind == "register")
     builder = ModelBuilder(
@@ -418,6 +424,7 @@ def _build(
             "image_uri": settings.image_uri,
             "model_format": "mlflow",
             "environment": settings.environment,
+            **edge.get("metadata", {}),
         },
     )
     register = ModelStep(
@@ -461,7 +468,7 @@ def _build(
                 right=params["gate_minimum"],
             ),
         ],
-        if_steps=[register],
+        if_steps=[*edge.get("steps", []), register],
         else_steps=[fail],
     )
     pipeline = Pipeline(
@@ -473,6 +480,43 @@ def _build(
     definition = json.loads(pipeline.definition())
     definition.setdefault("Metadata", {})["mlops"] = {"settings_environment": settings.environment}
     return json.dumps(definition, sort_keys=True)
+
+
+def _export_step(
+    settings: PipelineSettings,
+    processing: Any,
+    property_files: dict[str, Any],
+    output_uri: Any,
+    arg_params: dict[str, Any],
+) -> dict[str, Any]:
+    """The ONNX edge export (`export.onnx`): a kit-image ProcessingStep run after the gate's
+    condition and before RegisterModel, and the model package metadata read from its
+    export.json (JsonGet on a PropertyFile; the SDK takes pipeline variables as
+    CustomerMetadataProperties values). Empty when export is off."""
+    if not settings.export_onnx:
+        return {}
+    from sagemaker.core.workflow.functions import JsonGet
+    from sagemaker.core.workflow.properties import PropertyFile
+
+    from pipelines.steps import export_onnx as eo
+
+    report = PropertyFile(name="OnnxExport", output_name="export", path=eo.REPORT_FILE)
+    property_files[eo.STEP.name] = report
+    step = processing(
+        eo.STEP,
+        extra_args=(
+            "--tolerance",
+            arg_params["onnx_tolerance"],
+            "--export-uri",
+            output_uri(eo.STEP, "export"),
+        ),
+    )
+    metadata = {
+        key: JsonGet(step_name=step.name, property_file=report, json_path=f"metadata.{key}")
+        for key in eo.METADATA_KEYS
+        if key != "onnx_tolerance"
+    }
+    return {"steps": [step], "metadata": metadata}
 
 
 def _clarify_steps(

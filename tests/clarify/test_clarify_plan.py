@@ -24,7 +24,7 @@ def test_acme_prod_with_clarify_declares_the_step_and_passes_its_controls(plan_f
     assert args["ProcessingOutputConfig"]["KmsKeyId"].startswith("arn:aws")
     register = next(s for s in definition["Steps"] if s["Type"] == "Condition")["Arguments"][
         "IfSteps"
-    ][0]["Arguments"]
+    ][-1]["Arguments"]
     assert register["ModelMetrics"]["Explainability"]["Report"]["ContentType"] == (
         "application/json"
     )

@@ -4,8 +4,6 @@ input for the SageMaker API operation the pipeline service will call."""
 from __future__ import annotations
 
 import json
-import os
-import socket
 from typing import Any
 
 import botocore.session
@@ -36,28 +34,6 @@ def _compile(settings: PipelineSettings, **extra: Any) -> dict[str, Any]:
         **extra,
     )
     return json.loads(text)
-
-
-@pytest.fixture(scope="module")
-def offline() -> Any:
-    """No credentials, no config files, and any attempt to open a socket fails the test."""
-    saved = dict(os.environ)
-    for key in list(os.environ):
-        if key.startswith("AWS_"):
-            del os.environ[key]
-    os.environ["AWS_SHARED_CREDENTIALS_FILE"] = os.devnull
-    os.environ["AWS_CONFIG_FILE"] = os.devnull
-    os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
-    real_connect = socket.socket.connect
-
-    def refuse(self: socket.socket, address: Any) -> None:
-        raise AssertionError(f"compile_sagemaker opened a connection to {address}")
-
-    socket.socket.connect = refuse  # type: ignore[method-assign]
-    yield
-    socket.socket.connect = real_connect  # type: ignore[method-assign]
-    os.environ.clear()
-    os.environ.update(saved)
 
 
 @pytest.fixture(scope="module")
@@ -115,7 +91,7 @@ def test_every_job_step_is_valid_api_input(definition: dict[str, Any]) -> None:
         report = ParamValidator().validate(params, shape)
         assert not report.has_errors(), f"{step['Name']} ({operation}):\n{report.generate_report()}"
         checked.append(operation)
-    assert checked.count("CreateProcessingJob") == 4
+    assert checked.count("CreateProcessingJob") == 5  # 4 of the definition + ONNX export
     assert checked.count("CreateTrainingJob") == 1
     assert checked.count("CreateModelPackage") == 1
 
@@ -145,7 +121,8 @@ def test_condition_step_gates_register_into_the_model_package_group(
     assert conditions[1]["Type"] == "GreaterThanOrEqualTo"
     assert conditions[1]["LeftValue"]["Std:JsonGet"]["Path"] == "metrics.roc_auc"
     assert conditions[1]["RightValue"] == {"Get": "Parameters.GateMinimum"}
-    (register,) = condition["Arguments"]["IfSteps"]
+    export, register = condition["Arguments"]["IfSteps"]  # export.onnx is on by default
+    assert export["Name"] == "ExportOnnx"
     assert register["Type"] == "RegisterModel"
     args = register["Arguments"]
     assert args["ModelPackageGroupName"] == "acme-dev-models"
