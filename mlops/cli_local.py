@@ -132,8 +132,8 @@ def release(
     """Release an approved version: start, health + smoke check, shift traffic, drain old."""
     if stack != "local":
         raise _fail(
-            f"cloud releases are issue #8, not implemented yet (got {stack!r}); "
-            "use `mlops release local`"
+            f"this command releases only to the local endpoint (got {stack!r}); release a "
+            "stack with `mlops release STACK` (docs/releases.md)"
         )
     from pipelines.local import default_tracking_uri
     from pipelines.loop.release import ReleaseRefused, RolloutPlan, release_local

@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from mlops.cli_local import DEFAULT_WORKDIR as LOCAL_WORKDIR
 from mlops.config import PROJECT_ROOT, list_stacks, load_stack
 
 app = typer.Typer(
@@ -103,8 +104,19 @@ def release(
     approval_run: RunOpt = None,
     workdir: Annotated[
         Path, typer.Option("--workdir", help="`local` only: work folder of the local loop.")
-    ] = Path(".mlops/local"),
+    ] = LOCAL_WORKDIR,
     port: Annotated[int, typer.Option("--port", help="`local` only: endpoint port.")] = 8080,
+    config_stack: Annotated[
+        str | None,
+        typer.Option(
+            "--stack",
+            help="`local` only: take the model name and rollout settings from this stack config.",
+        ),
+    ] = None,
+    bake_seconds: Annotated[
+        float | None,
+        typer.Option("--bake-seconds", help="`local` only: seconds each traffic step is watched."),
+    ] = None,
     root: RootOpt = PROJECT_ROOT,
 ) -> None:
     """Release the newest approved (or the given) model version on a stack: pin it, apply,
@@ -115,8 +127,8 @@ def release(
         cli_local.release(
             stack="local",
             version=model_version,
-            config_stack=None,
-            bake_seconds=None,
+            config_stack=config_stack,
+            bake_seconds=bake_seconds,
             workdir=workdir,
             port=port,
         )

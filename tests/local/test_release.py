@@ -116,10 +116,11 @@ def test_releasing_the_serving_version_again_is_unchanged(
     assert record.outcome == "unchanged" and record.version == "2"
 
 
-def test_cli_release_of_a_cloud_stack_is_not_implemented() -> None:
+def test_local_release_command_refuses_a_cloud_stack_and_names_the_right_one() -> None:
     result = CliRunner().invoke(app, ["release", "acme-dev"])
     assert result.exit_code == 2
-    assert "cloud releases are issue #8, not implemented yet" in result.output
+    assert "releases only to the local endpoint" in result.output
+    assert "mlops release STACK" in result.output
 
 
 def test_cli_release_without_a_registry_says_how_to_fix_it(tmp_path: Path) -> None:
