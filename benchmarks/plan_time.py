@@ -18,19 +18,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args(argv)
-    import blueprints
-    from mlops.config import list_stacks, load_stack
+    from core.config import list_stacks, load_stack
     from mlops.plan import run_plan
 
     rows = []
     for stack in list_stacks():
         settings = load_stack(stack)
-        module = blueprints.get(settings.blueprint)
-        if not module.IMPLEMENTED:
-            rows.append(
-                f"| {stack} | {settings.blueprint} | not implemented (#{module.ISSUE}) | | | |"
-            )
-            continue
         started = time.perf_counter()
         plan = run_plan(stack)
         first = time.perf_counter() - started

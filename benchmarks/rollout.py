@@ -26,8 +26,8 @@ def main(argv: list[str] | None = None) -> int:
     from pipelines.data import LABEL, breast_cancer, synthetic
     from pipelines.definition import PipelineSettings
     from pipelines.local import run_local
-    from pipelines.loop.release import RolloutPlan, release_local
     from pipelines.loop.traffic import Traffic
+    from pipelines.release.local import RolloutPlan, release_local
     from pipelines.serving.endpoint import start_endpoint
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-rollout-"))

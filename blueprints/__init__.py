@@ -6,18 +6,13 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass
 from types import ModuleType
-from typing import Protocol
 
 import pulumi
 
-from mlops.config import StackSettings
-from mlops.contract import ENDPOINT_CAPABILITIES, Capability
+from core.config import StackSettings
+from core.contract import ENDPOINT_CAPABILITIES, Capability
 
 NAMES = ("sagemaker", "azureml", "onprem")
-
-
-class BlueprintNotImplemented(NotImplementedError):
-    """The blueprint's platform work has not landed yet; no resource was created."""
 
 
 @dataclass(frozen=True)
@@ -30,21 +25,6 @@ class Evidence:
     property_path: str | None = None
 
 
-class BlueprintModule(Protocol):
-    NAME: str
-    PLATFORM: str
-    TITLE: str
-    IMPLEMENTED: bool
-    ISSUE: int
-    CAPABILITIES: dict[Capability, str]
-    EVIDENCE: tuple[Evidence, ...]
-
-    def build(self, settings: StackSettings) -> dict[str, pulumi.Input[str]]: ...
-
-    # Optional: `disabled_capabilities(settings) -> dict[Capability, str]` names the
-    # capabilities this stack's config turns off on this platform, each with the reason.
-
-
 def get(name: str) -> ModuleType:
     if name not in NAMES:
         raise KeyError(f"unknown blueprint {name!r}; use one of {', '.join(NAMES)}")
@@ -52,13 +32,7 @@ def get(name: str) -> ModuleType:
 
 
 def build(settings: StackSettings) -> dict[str, pulumi.Input[str]]:
-    module = get(settings.blueprint)
-    if not module.IMPLEMENTED:
-        raise BlueprintNotImplemented(
-            f"blueprint {settings.blueprint!r} is not implemented yet (issue #{module.ISSUE}); "
-            f"nothing was created. Use one of: " + ", ".join(n for n in NAMES if get(n).IMPLEMENTED)
-        )
-    return module.build(settings)
+    return get(settings.blueprint).build(settings)
 
 
 def switched_off(settings: StackSettings) -> dict[Capability, str]:

@@ -43,14 +43,12 @@ from components.azure.pipeline import TrainingPipeline, TrainingPipelineArgs
 from components.azure.registry import ContainerRegistry, ContainerRegistryArgs
 from components.azure.release_trigger import ReleaseTrigger, ReleaseTriggerArgs
 from components.azure.workspace import MlWorkspace, MlWorkspaceArgs
-from mlops.config import StackSettings
-from mlops.contract import Capability
+from core.config import StackSettings
+from core.contract import Capability
 
 NAME = "azureml"
 PLATFORM = "azure"
 TITLE = "Azure Machine Learning"
-IMPLEMENTED = True
-ISSUE = 4
 
 _ML = "azure-native:machinelearningservices"
 CAPABILITIES: dict[Capability, str] = {

@@ -55,14 +55,12 @@ from components.onprem.release import ReleaseTrigger, ReleaseTriggerArgs
 from components.onprem.secrets import Secrets, SecretsArgs
 from components.onprem.tracking import Tracking, TrackingArgs, tracking_app
 from components.onprem.workload import Peer, labels_from_tags
-from mlops.config import StackSettings
-from mlops.contract import Capability
+from core.config import StackSettings
+from core.contract import Capability
 
 NAME = "onprem"
 PLATFORM = "kubernetes"
 TITLE = "Kubernetes (on-premises)"
-IMPLEMENTED = True
-ISSUE = 5
 
 INGRESS_NAMESPACE = "ingress-nginx"
 MONITORING_NAMESPACE = "monitoring"

@@ -56,14 +56,12 @@ from components.aws.registry import ContainerRegistry, ContainerRegistryArgs
 from components.aws.release import ReleaseTrigger, ReleaseTriggerArgs
 from components.aws.tracking import ExperimentTracking, ExperimentTrackingArgs
 from components.aws.triggers import ContinuousTraining, ContinuousTrainingArgs
-from mlops.config import StackSettings
-from mlops.contract import Capability
+from core.config import StackSettings
+from core.contract import Capability
 
 NAME = "sagemaker"
 PLATFORM = "aws"
 TITLE = "AWS SageMaker"
-IMPLEMENTED = True
-ISSUE = 3
 
 C = Capability
 CAPABILITIES: dict[Capability, str] = {

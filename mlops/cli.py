@@ -16,16 +16,17 @@ from rich.table import Table
 from rich.tree import Tree
 
 import blueprints
-from mlops.config import (
+from core.config import (
     PROJECT_ROOT,
     ConfigError,
     list_stacks,
     load_stack,
+    project_root,
     stack_file,
     tier_config,
     validate_settings,
 )
-from mlops.contract import Capability
+from core.contract import Capability
 
 app = typer.Typer(
     help="MLOps blueprint kit: validate stacks, plan them offline, run pipelines.",
@@ -75,7 +76,6 @@ def list_blueprints(
             m.NAME: {
                 "platform": m.PLATFORM,
                 "title": m.TITLE,
-                "implemented": m.IMPLEMENTED,
                 "capabilities": {c.value: m.CAPABILITIES.get(c) for c in Capability},
             }
             for m in modules
@@ -85,8 +85,7 @@ def list_blueprints(
     table = Table(title="Blueprints and their capabilities", show_lines=False)
     table.add_column("capability", style="bold")
     for m in modules:
-        state = "" if m.IMPLEMENTED else f"\n[yellow](not implemented yet, #{m.ISSUE})[/]"
-        table.add_column(f"{m.NAME}\n[dim]{m.TITLE}[/]{state}")
+        table.add_column(f"{m.NAME}\n[dim]{m.TITLE}[/]")
     for cap in Capability:
         table.add_row(cap.value, *[m.CAPABILITIES.get(cap, "[dim]-[/]") for m in modules])
     console.print(table)
@@ -97,7 +96,14 @@ def new_stack(
     client: Annotated[str, typer.Argument(help="Client name: lowercase letters and digits.")],
     blueprint: Annotated[str, typer.Option("--blueprint", "-b", help="sagemaker|azureml|onprem")],
     env: Annotated[str, typer.Option("--env", "-e", help="dev|staging|prod")],
-    directory: Annotated[Path, typer.Option("--dir", help="Where to write the file.")] = Path("."),
+    directory: Annotated[
+        Path | None,
+        typer.Option(
+            "--dir",
+            help="Where to write the file (default: the project, the nearest folder with a "
+            "Pulumi.yaml, where `validate` and `plan` read stacks).",
+        ),
+    ] = None,
     image: Annotated[
         str | None, typer.Option("--image", help="The kit image, repo:tag@sha256:digest.")
     ] = None,
@@ -114,7 +120,7 @@ def new_stack(
         problems = [p for p in exc.problems if not (p.key == "image" and image is None)]
         if problems:
             raise _fail(str(ConfigError(stack, problems))) from exc
-    path = stack_file(stack, directory)
+    path = stack_file(stack, directory or project_root())
     if path.exists():
         raise _fail(f"{path} already exists; edit it, or delete it first to start over")
     config = tier_config(client, blueprint, env)
@@ -141,7 +147,7 @@ def new_stack(
 def validate(stack: Annotated[str, typer.Argument(help="Stack name, e.g. acme-dev.")]) -> None:
     """Validate a stack config and report every problem at once."""
     try:
-        settings = load_stack(stack)
+        settings = load_stack(stack, project_root())
     except (ConfigError, FileNotFoundError) as exc:
         raise _fail(str(exc)) from exc
     console.print(
@@ -183,13 +189,14 @@ def plan(
     """Run the program offline under recording mocks: resource tree, capabilities, controls.
 
     Exits 1 when a control fails or a capability has no resource."""
+    # lazy: a command imports what it runs, so `mlops --help` and `validate` stay fast
     from mlops.plan import OFFLINE_NOTE, run_plan
 
     try:
-        result = run_plan(stack, overrides=_parse_sets(sets or []))
+        result = run_plan(stack, root=project_root(), overrides=_parse_sets(sets or []))
     except FileNotFoundError as exc:
         raise _fail(str(exc)) from exc
-    except (ConfigError, blueprints.BlueprintNotImplemented) as exc:
+    except ConfigError as exc:
         raise _fail(str(exc)) from exc
     failed = bool(result.failed_controls or result.missing_capabilities)
     if as_json:
@@ -231,6 +238,7 @@ def docs(
     ] = False,
 ) -> None:
     """Regenerate docs/config.md, docs/controls.md, docs/contract.md and docs/blueprints/*.md."""
+    # lazy: a command imports what it runs, so `mlops --help` and `validate` stay fast
     from mlops import docs as docs_mod
 
     stale = docs_mod.write_all(PROJECT_ROOT, check=check)
@@ -243,26 +251,17 @@ def docs(
 @app.command("plans")
 def plans() -> None:
     """The offline plan of every example stack: resources, capabilities and controls."""
+    # lazy: a command imports what it runs, so `mlops --help` and `validate` stay fast
     from mlops.plan import run_plan
 
     table = Table(title="Offline plan of every example stack")
     for col in ("stack", "blueprint", "resources", "capabilities", "controls", "result"):
         table.add_column(col)
     failures = 0
-    for stack in list_stacks():
-        settings = load_stack(stack)
-        module = blueprints.get(settings.blueprint)
-        if not module.IMPLEMENTED:
-            table.add_row(
-                stack,
-                settings.blueprint,
-                "-",
-                "-",
-                "-",
-                f"[yellow]not implemented yet (#{module.ISSUE})[/]",
-            )
-            continue
-        result = run_plan(stack)
+    root = project_root()
+    for stack in list_stacks(root):
+        settings = load_stack(stack, root)
+        result = run_plan(stack, root=root)
         passed = sum(1 for f in result.findings if f.status == "pass")
         ok = not (result.failed_controls or result.missing_capabilities)
         failures += not ok

@@ -45,11 +45,13 @@ def _sigterm_as_interrupt() -> None:
 
 
 def _settings(stack: str | None) -> Any:
+    # lazy: a command imports what it runs, so `mlops --help` and `validate` stay fast
     from pipelines.definition import PipelineSettings, pipeline_settings_from_stack
 
     if stack is None:
         return PipelineSettings(client="local"), None
-    from mlops.config import ConfigError, load_stack
+    # lazy: a command imports what it runs, so `mlops --help` and `validate` stay fast
+    from core.config import ConfigError, load_stack
 
     try:
         stack_settings = load_stack(stack)
@@ -75,6 +77,7 @@ def demo(
     ] = True,
 ) -> None:
     """The whole loop: train, release, serve, capture, drift, retrain, guarded rollout, report."""
+    # lazy: a command imports what it runs, so `mlops --help` and `validate` stay fast
     from pipelines.loop.demo import DemoOptions, run_demo
 
     _sigterm_as_interrupt()
@@ -135,8 +138,10 @@ def release(
             f"this command releases only to the local endpoint (got {stack!r}); release a "
             "stack with `mlops release STACK` (docs/releases.md)"
         )
+    # lazy: a command imports what it runs, so `mlops --help` and `validate` stay fast
     from pipelines.local import default_tracking_uri
-    from pipelines.loop.release import ReleaseRefused, RolloutPlan, release_local
+    from pipelines.release import ReleaseError
+    from pipelines.release.local import RolloutPlan, release_local
 
     _sigterm_as_interrupt()
     settings, stack_settings = _settings(config_stack)
@@ -164,7 +169,7 @@ def release(
             port=port,
             say=lambda m: console.print(f"  {m}"),
         )
-    except ReleaseRefused as exc:
+    except ReleaseError as exc:
         raise _fail(str(exc)) from exc
     except KeyboardInterrupt:
         err.print("[yellow]interrupted[/]: the previous version serves all traffic again")
@@ -189,6 +194,7 @@ def serve(
     ] = 100,
 ) -> None:
     """Run the local endpoint (empty until `mlops release local` puts a version in it)."""
+    # lazy: a command imports what it runs, so `mlops --help` and `validate` stay fast
     from pipelines.serving.endpoint import EndpointError, find_endpoint, start_endpoint
 
     if action not in ("start", "stop", "status"):
@@ -269,6 +275,7 @@ def monitor(
     ] = False,
 ) -> None:
     """Compare captured traffic with the training baseline; on drift alert (and retrain)."""
+    # lazy: a command imports what it runs, so `mlops --help` and `validate` stay fast
     from pipelines.local import default_tracking_uri, run_local
     from pipelines.loop.monitor import monitor_once
     from pipelines.serving.endpoint import find_endpoint
@@ -312,6 +319,7 @@ def report(
     stack: Annotated[str | None, typer.Option("--stack")] = None,
 ) -> None:
     """Write the HTML report of the local loop (versions, plots, drift, releases)."""
+    # lazy: a command imports what it runs, so `mlops --help` and `validate` stay fast
     from pipelines.local import default_tracking_uri
     from pipelines.loop.report import write_report
 

@@ -40,10 +40,11 @@ def _fail(message: str, code: int = 2) -> typer.Exit:
 def load_stack_settings(stack: str) -> Any:
     """The validated StackSettings of `stack` (Pulumi.<stack>.yaml), or a readable exit."""
     try:
-        from mlops.config import load_stack
+        # lazy: a command imports what it runs, so `mlops --help` and `validate` stay fast
+        from core.config import load_stack
     except ImportError as exc:  # the config module is the lead's; say so plainly
         raise _fail(
-            f"mlops.config.load_stack is not available ({exc}); "
+            f"core.config.load_stack is not available ({exc}); "
             "pass --stack once the config schema is installed"
         ) from exc
     try:
@@ -58,6 +59,7 @@ def load_stack_settings(stack: str) -> Any:
 
 
 def _settings(stack: str, image: str | None) -> tuple[Any, Any]:
+    # lazy: a command imports what it runs, so `mlops --help` and `validate` stay fast
     from pipelines.definition import SettingsError, pipeline_settings_from_stack
 
     stack_settings = load_stack_settings(stack)
@@ -106,6 +108,7 @@ def compile_(
     out.mkdir(parents=True, exist_ok=True)
     with console.status(f"compiling for {target.value}"):
         if target is Target.sagemaker:
+            # lazy: a command imports what it runs, so `mlops --help` and `validate` stay fast
             from pipelines.compilers.sagemaker import compile_sagemaker
 
             stack_region = region or getattr(stack_settings, "region", None) or "us-east-1"
@@ -120,6 +123,7 @@ def compile_(
             path = out / "pipeline.json"
             path.write_text(json.dumps(json.loads(text), indent=2) + "\n")
         elif target is Target.azureml:
+            # lazy: a command imports what it runs, so `mlops --help` and `validate` stay fast
             from pipelines.compilers.azureml import azureml_component_specs, compile_azureml
 
             _, job = compile_azureml(
@@ -133,6 +137,7 @@ def compile_(
             specs = azureml_component_specs(settings, environment_image=settings.image_uri)
             (out / "components.json").write_text(json.dumps(specs, indent=2) + "\n")
         else:
+            # lazy: a command imports what it runs, so `mlops --help` and `validate` stay fast
             from pipelines.compilers.argo import compile_argo
 
             manifest = compile_argo(
@@ -168,6 +173,7 @@ def run(
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
 ) -> None:
     """Run validate-data -> prepare -> train -> evaluate -> quality-gate -> register here."""
+    # lazy: a command imports what it runs, so `mlops --help` and `validate` stay fast
     from pipelines.local import run_local
 
     _, settings = _settings(stack, None)

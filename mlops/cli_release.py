@@ -17,8 +17,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from core.config import PROJECT_ROOT, list_stacks, load_stack
 from mlops.cli_local import DEFAULT_WORKDIR as LOCAL_WORKDIR
-from mlops.config import PROJECT_ROOT, list_stacks, load_stack
 
 app = typer.Typer(
     help="CI-driven releases: release, promote, stacks.",
@@ -59,7 +59,8 @@ def _say(message: str) -> None:
 
 
 def _show(result: Any) -> None:
-    from mlops.release import DryRun
+    # lazy: a command imports what it runs, so `mlops --help` and `validate` stay fast
+    from pipelines.release.orchestrate import DryRun
 
     if isinstance(result, DryRun):
         table = Table(title=f"dry run: {result.stack} -> version {result.version}")
@@ -83,7 +84,8 @@ def _show(result: Any) -> None:
 
 
 def _run(fn: Any, **kwargs: Any) -> None:
-    from mlops.release import ReleaseError, ReleaseFailed
+    # lazy: a command imports what it runs, so `mlops --help` and `validate` stay fast
+    from pipelines.release import ReleaseError, ReleaseFailed
 
     try:
         with console.status("releasing...", spinner="dots"):
@@ -122,6 +124,7 @@ def release(
     """Release the newest approved (or the given) model version on a stack: pin it, apply,
     wait until healthy, smoke-test, record; roll back on failure."""
     if stack == "local":
+        # lazy: a command imports what it runs, so `mlops --help` and `validate` stay fast
         from mlops import cli_local
 
         cli_local.release(
@@ -133,8 +136,10 @@ def release(
             port=port,
         )
         return
-    from mlops.release import Approval
-    from mlops.release import release as run_release
+    # lazy: a command imports what it runs, so `mlops --help` and `validate` stay fast
+    from mlops.plan import plan_diff
+    from pipelines.release import Approval
+    from pipelines.release.orchestrate import release as run_release
 
     _run(
         run_release,
@@ -143,6 +148,7 @@ def release(
         dry_run=dry_run,
         approval=Approval.of(approved_by, approval_run),
         root=root,
+        planner=plan_diff,
     )
 
 
@@ -158,8 +164,9 @@ def promote(
 ) -> None:
     """Copy an approved version into the next environment's registry (lineage kept) and
     release it there. A prod target needs --approved-by and --approval-run."""
-    from mlops.release import Approval
-    from mlops.release import promote as run_promote
+    # lazy: a command imports what it runs, so `mlops --help` and `validate` stay fast
+    from pipelines.release import Approval
+    from pipelines.release.orchestrate import promote as run_promote
 
     _run(
         run_promote,
@@ -179,6 +186,7 @@ _BLUEPRINT_PATHS = {
     "onprem": ("components/onprem/", "blueprints/onprem.py", "pipelines/compilers/argo"),
 }
 _SHARED_PATHS = (
+    "core/",
     "mlops/",
     "blueprints/__init__.py",
     "pipelines/",

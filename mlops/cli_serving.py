@@ -47,11 +47,13 @@ def _fail(message: str, code: int = 2) -> typer.Exit:
 
 
 def _stack(stack: str | None) -> tuple[object, object | None]:
+    # lazy: a command imports what it runs, so `mlops --help` and `validate` stay fast
     from pipelines.definition import PipelineSettings, pipeline_settings_from_stack
 
     if stack is None:
         return PipelineSettings(client="local"), None
-    from mlops.config import ConfigError, load_stack
+    # lazy: a command imports what it runs, so `mlops --help` and `validate` stay fast
+    from core.config import ConfigError, load_stack
 
     try:
         settings = load_stack(stack)
@@ -61,6 +63,7 @@ def _stack(stack: str | None) -> tuple[object, object | None]:
 
 
 def _registry(workdir: Path) -> str:
+    # lazy: a command imports what it runs, so `mlops --help` and `validate` stay fast
     from pipelines.local import default_tracking_uri
 
     if not (workdir / "mlflow" / "mlflow.db").is_file():
@@ -94,6 +97,7 @@ def score(
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Score a file in chunks with bounded memory; bad rows go to the rejects file."""
+    # lazy: a command imports what it runs, so `mlops --help` and `validate` stay fast
     from pipelines.batch import BatchError, load_model, score_file
 
     settings, stack_settings = _stack(stack)
@@ -139,6 +143,7 @@ def export(
     workdir: WorkdirOpt = DEFAULT_WORKDIR,
 ) -> None:
     """Write the edge export stored with a registered version (refused if not exportable)."""
+    # lazy: a command imports what it runs, so `mlops --help` and `validate` stay fast
     from pipelines.export import NotExportable, fetch_onnx
 
     if fmt not in FORMATS:
@@ -175,8 +180,9 @@ def catalog(
     workdir: WorkdirOpt = DEFAULT_WORKDIR,
 ) -> None:
     """Models in production: per stack and endpoint, version, lineage, release and drift."""
-    from mlops.config import PROJECT_ROOT
-    from pipelines.catalog import CatalogSources, build_catalog, to_html, to_json
+    # lazy: a command imports what it runs, so `mlops --help` and `validate` stay fast
+    from core.config import PROJECT_ROOT
+    from mlops.catalog import CatalogSources, build_catalog, to_html, to_json
 
     uris = {}
     for item in mlflow or []:

@@ -8,11 +8,11 @@ give each capability of the contract, and the controls result.
 
 from __future__ import annotations
 
-import importlib
 import json
 import threading
 from collections import Counter
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,17 +24,23 @@ from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
 import blueprints
-from mlops import controls as controls_mod
-from mlops.config import (
+from core import controls as controls_mod
+from core.config import (
     NAMESPACE,
     PROJECT_ROOT,
     StackSettings,
     apply_project_defaults,
+    existing_stack_file,
     read_stack_file,
-    stack_file,
     validate_settings,
 )
-from mlops.contract import Capability
+from core.contract import Capability
+from core.controls import Record
+from mlops import program
+from mlops.mocks import MOCK_SUBSCRIPTION, MOCK_TENANT
+from mlops.mocks import aws as aws_mocks
+from mlops.mocks import azure as azure_mocks
+from mlops.mocks import kubernetes as kubernetes_mocks
 
 PROJECT = "mlops"
 OFFLINE_NOTE = (
@@ -42,33 +48,6 @@ OFFLINE_NOTE = (
     "the stack declares, not a diff against deployed state (use `pulumi preview` for that)"
 )
 MOCK_ACCOUNT = "123456789012"
-MOCK_SUBSCRIPTION = "00000000-0000-0000-0000-000000000000"
-MOCK_TENANT = "11111111-1111-1111-1111-111111111111"
-
-
-@dataclass
-class Record:
-    """One resource the program registered."""
-
-    urn: str
-    type: str
-    name: str
-    parent: str
-    custom: bool
-    inputs: dict[str, Any]
-    outputs: dict[str, Any]
-    options: dict[str, Any] = field(default_factory=dict)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "urn": self.urn,
-            "type": self.type,
-            "name": self.name,
-            "parent": self.parent,
-            "custom": self.custom,
-            "options": self.options,
-            "inputs": self.inputs,
-        }
 
 
 @dataclass
@@ -195,19 +174,18 @@ def _default_call(platform: str, args: pulumi_mocks.MockCallArgs) -> dict[str, A
     return {}
 
 
+# Each platform's refinements of the default answers: `outputs(args) -> (id, state) | None`
+# and `call(args) -> dict | None` in `mlops/mocks/<platform>.py`.
+MOCK_HOOKS = {"aws": aws_mocks, "azure": azure_mocks, "kubernetes": kubernetes_mocks}
+
+
 class RecordingMocks(pulumi.runtime.Mocks):
     """Mocks that answer like the platform would (ids, ARNs, names) and keep what they saw.
-    A platform can refine the answers in `components/<platform>/mocks.py` with
-    `outputs(args) -> (id, state) | None` and `call(args) -> dict | None`."""
+    Each platform refines the answers in `mlops/mocks/<platform>.py` (MOCK_HOOKS)."""
 
     def __init__(self, platform: str):
         self.platform = platform
-        try:
-            self.hooks = importlib.import_module(
-                f"components.{controls_mod.COMPONENT_DIR[platform]}.mocks"
-            )
-        except ModuleNotFoundError:
-            self.hooks = None
+        self.hooks = MOCK_HOOKS.get(platform)
         self.outputs: dict[tuple[str, str], dict[str, Any]] = {}
 
     def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[str, dict]:
@@ -328,7 +306,7 @@ def run_plan(
 ) -> Plan:
     """Validate the stack's config, then run the program under recording mocks.
     `overrides` replace stack-file keys (e.g. `{"model": "2"}`), for tests and `--set`."""
-    values, secret_keys = read_stack_file(stack_file(stack, root))
+    values, secret_keys = read_stack_file(existing_stack_file(stack, root))
     for key, value in (overrides or {}).items():
         values[key if ":" in key else f"{NAMESPACE}:{key}"] = value
     values = apply_project_defaults(values, root)
@@ -340,8 +318,6 @@ def run_plan(
     pulumi_settings.reset_options(project=PROJECT, stack=stack, preview=False)
     set_all_config(_config_for_pulumi(values), sorted(secret_keys))
     pulumi_mocks.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
-
-    from mlops import program
 
     exported: dict[str, Any] = {}
 
@@ -365,4 +341,16 @@ def run_plan(
         outputs=outputs,
         capabilities=_count_capabilities(settings, monitor.records),
         findings=findings,
+    )
+
+
+def plan_diff(stack: str, root: Path, overrides: Mapping[str, Any]) -> tuple[list, list, list]:
+    """Resources the offline plan adds, removes and changes under `overrides`."""
+    before = {r.urn: r.inputs for r in run_plan(stack, root=root).records}
+    after = {r.urn: r.inputs for r in run_plan(stack, root=root, overrides=dict(overrides)).records}
+    short = lambda urn: urn.rsplit("::", 1)[-1]  # noqa: E731
+    return (
+        sorted(short(u) for u in after.keys() - before.keys()),
+        sorted(short(u) for u in before.keys() - after.keys()),
+        sorted(short(u) for u in after.keys() & before.keys() if after[u] != before[u]),
     )

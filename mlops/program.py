@@ -10,8 +10,8 @@ import pulumi
 from pulumi.runtime import config as runtime_config
 
 import blueprints
-from mlops.config import ConfigError, StackSettings, validate_settings
-from mlops.contract import check_outputs
+from core.config import ConfigError, StackSettings, validate_settings
+from core.contract import check_outputs
 
 
 def read_pulumi_config() -> tuple[dict[str, Any], set[str]]:
@@ -44,6 +44,6 @@ def run(settings: StackSettings | None = None) -> dict[str, pulumi.Input[Any]]:
 def main() -> None:
     try:
         run()
-    except (ConfigError, blueprints.BlueprintNotImplemented) as exc:
+    except ConfigError as exc:
         # RunError prints the message without a Python traceback.
         raise pulumi.RunError(str(exc)) from exc

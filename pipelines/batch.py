@@ -37,6 +37,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from pipelines.steps._common import StepError, load_contract
+
 SUFFIXES = (".csv", ".parquet")
 _BAD_LINE = re.compile(r"Skipping line (\d+): (.*)")
 
@@ -449,8 +451,6 @@ def load_model(
     from mlflow.exceptions import MlflowException
     from mlflow.models import get_model_info
     from mlflow.tracking import MlflowClient
-
-    from pipelines.steps._common import StepError, load_contract
 
     client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
     try:

@@ -60,23 +60,6 @@ def write_example(path: Path) -> Path:
     return path
 
 
-def contract_for(frame: pd.DataFrame, *, name: str, headroom: float = 3.0) -> dict:
-    """A data contract for `frame`: float features in [0, headroom * max], binary label."""
-    columns = {}
-    for col in frame.columns:
-        if col == LABEL:
-            columns[col] = {"dtype": "int64", "nullable": False}
-        else:
-            top = float(np.ceil(frame[col].max() * headroom * 1000) / 1000)
-            columns[col] = {"dtype": "float64", "nullable": False, "min": 0.0, "max": top}
-    return {
-        "name": name,
-        "version": 1,
-        "label": {"column": LABEL, "domain": [0, 1]},
-        "columns": columns,
-    }
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rows", type=int, default=0, help="synthetic rows (0 = the real set)")

@@ -16,6 +16,9 @@ from dataclasses import dataclass, field, fields
 from types import MappingProxyType
 from typing import Any, Literal
 
+from core.config import StackSettings
+from core.names import model_name
+
 Tier = Literal["dev", "staging", "prod"]
 Approval = Literal["auto", "manual"]
 StepKind = Literal["processing", "training", "register"]
@@ -89,7 +92,7 @@ class PipelineSettings:
 
     @property
     def registered_model_name(self) -> str:
-        return self.model_name or f"{self.client}-classifier"
+        return self.model_name or model_name(self.client)
 
     def replace(self, **changes: Any) -> PipelineSettings:
         """A copy with `changes` applied (validated)."""
@@ -392,45 +395,25 @@ def step_arguments(
     return argv
 
 
-def _get(obj: Any, path: str, default: Any) -> Any:
-    for part in path.split("."):
-        if obj is None:
-            return default
-        obj = obj.get(part) if isinstance(obj, Mapping) else getattr(obj, part, None)
-    return default if obj is None else obj
-
-
-def pipeline_settings_from_stack(stack_settings: Any, **overrides: Any) -> PipelineSettings:
-    """Map a validated StackSettings (or a plain mapping of the same shape) to PipelineSettings.
-
-    Reads attributes defensively so the pipeline package does not depend on the config schema's
-    every field; anything missing keeps the PipelineSettings default.
-    """
-    base = PipelineSettings()
+def pipeline_settings_from_stack(stack: StackSettings, **overrides: Any) -> PipelineSettings:
+    """The pipeline's settings from a validated stack config (every field read by name, so a
+    renamed config field fails here instead of falling back to a default)."""
     values: dict[str, Any] = {
-        "environment": _get(stack_settings, "environment", base.environment),
-        "client": _get(stack_settings, "client", base.client),
-        "approval": _get(stack_settings, "approval.mode", None),
-        "gate_metric": _get(stack_settings, "gate.metric", base.gate_metric),
-        "gate_minimum": float(_get(stack_settings, "gate.minimum", base.gate_minimum)),
-        "gate_max_regression": float(
-            _get(stack_settings, "gate.max_regression", base.gate_max_regression)
-        ),
-        "drift_threshold": float(_get(stack_settings, "drift.threshold", base.drift_threshold)),
-        "training_instance_type": _get(
-            stack_settings, "training.instance_type", base.training_instance_type
-        ),
-        "spot": bool(_get(stack_settings, "training.spot", base.spot)),
-        "max_runtime_minutes": int(
-            _get(stack_settings, "training.max_runtime_minutes", base.max_runtime_minutes)
-        ),
-        "schedule_cron": _get(stack_settings, "schedule.cron", None),
-        "permutation_repeats": int(
-            _get(stack_settings, "explain.permutation_repeats", base.permutation_repeats)
-        ),
-        "clarify": bool(_get(stack_settings, "explain.clarify", base.clarify)),
-        "export_onnx": bool(_get(stack_settings, "export.onnx", base.export_onnx)),
-        "onnx_tolerance": float(_get(stack_settings, "export.tolerance", base.onnx_tolerance)),
+        "environment": stack.environment,
+        "client": stack.client,
+        "approval": stack.approval.mode,
+        "gate_metric": stack.gate.metric,
+        "gate_minimum": float(stack.gate.minimum),
+        "gate_max_regression": float(stack.gate.max_regression),
+        "drift_threshold": float(stack.drift.threshold),
+        "training_instance_type": stack.training.instance_type,
+        "spot": bool(stack.training.spot),
+        "max_runtime_minutes": int(stack.training.max_runtime_minutes),
+        "schedule_cron": stack.schedule.cron,
+        "permutation_repeats": int(stack.explain.permutation_repeats),
+        "clarify": bool(stack.explain.clarify),
+        "export_onnx": bool(stack.export.onnx),
+        "onnx_tolerance": float(stack.export.tolerance),
     }
     values.update(overrides)
     settings = PipelineSettings(**values)

@@ -77,11 +77,6 @@ def permutation_report(
     }
 
 
-def top_features(report: dict[str, Any], n: int = 10) -> list[tuple[str, float]]:
-    """The `n` most important features and their mean importance."""
-    return [(f["feature"], f["importance_mean"]) for f in report.get("features", [])[:n]]
-
-
 def plot_importance(report: dict[str, Any], out: Path, top: int = 15) -> str:
     """A horizontal bar chart of the `top` features to `out/feature_importance.png`."""
     import matplotlib

@@ -15,7 +15,17 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from components.aws.common import StackNames, bad, child, fail_on, partition, policy, stateful
+from components.aws.common import (
+    StackNames,
+    bad,
+    child,
+    fail_on,
+    global_bucket_name,
+    partition,
+    policy,
+    stateful,
+)
+from core.config import STORE_DEFAULTS
 
 PURPOSE_TAG = "mlops:purpose"
 
@@ -34,7 +44,7 @@ class ArtifactStoreArgs:
     """Days a replaced object version is kept before it expires."""
     log_retention_days: int = 365
     """Days access logs are kept."""
-    protect: bool = True
+    protect: bool = STORE_DEFAULTS.protect
     """Protect both buckets and retain them on delete (`pulumi destroy` keeps the data)."""
     eventbridge_notifications: bool = True
     """Send object events to EventBridge (the data-change training trigger listens to them)."""
@@ -90,12 +100,12 @@ class ArtifactStore(pulumi.ComponentResource):
 
         logs = self._bucket(
             f"{name}-logs",
-            names.bucket(args.account_id, args.region, "logs"),
+            global_bucket_name(names, args.account_id, args.region, "logs"),
             "access-logs",
             args.protect,
         )
         log_arn = pulumi.Output.concat("arn:", part, ":s3:::", logs.bucket)
-        data_name = names.bucket(args.account_id, args.region, "data")
+        data_name = global_bucket_name(names, args.account_id, args.region, "data")
         data_arn = pulumi.Output.concat("arn:", part, ":s3:::", data_name)
         self._private(
             f"{name}-logs",

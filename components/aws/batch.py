@@ -23,7 +23,8 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from components.aws.common import ArgsError, arn, aws_cron, bad, child, fail_on, policy
+from components.aws.common import arn, aws_cron, bad, child, fail_on, policy
+from core.errors import ArgsError
 
 PURPOSE = "batch-scoring"
 INPUT_PARAMETER = "InputUri"
@@ -195,6 +196,7 @@ class BatchScoring(pulumi.ComponentResource):
         )
 
         def compile_(values: list[Any]) -> str:
+            # lazy: the pipeline SDKs (sagemaker, azure-ai-ml, hera) load only when compiling
             from pipelines.compilers.sagemaker_batch import BatchJob, compile_sagemaker_batch
 
             role, bucket, key, model_name = values

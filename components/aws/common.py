@@ -1,30 +1,26 @@
-"""Helpers shared by the AWS components: argument checks, child options, policy documents,
-cron conversion and the stack's resource names."""
+"""Helpers shared by the AWS components: argument checks (raising core.errors.ArgsError), child
+options, policy documents, cron conversion and the stack's resource names."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import pulumi
 
-
-class ArgsError(ValueError):
-    """Component arguments that cannot build a working resource; nothing was created."""
+from core.errors import ArgsError, problem, raise_problems
+from core.names import StackNames
 
 
 def fail_on(component: str, problems: Sequence[str]) -> None:
     """Raise one ArgsError listing every problem of a component's args."""
-    if problems:
-        lines = "\n  - ".join(problems)
-        raise ArgsError(f"{component}: {len(problems)} invalid argument(s):\n  - {lines}")
+    raise_problems(component, problems)
 
 
 def bad(field: str, value: Any, allowed: str, fix: str) -> str:
     """The house message: field, bad value, allowed values, fix."""
-    return f"{field}={value!r} is not {allowed}; {fix}"
+    return problem(field, value, allowed, fix)
 
 
 def child(parent: pulumi.Resource, **kwargs: Any) -> pulumi.ResourceOptions:
@@ -165,95 +161,11 @@ def _shift_weekdays(field: str) -> str:
     return ",".join(parts)
 
 
-@dataclass(frozen=True)
-class StackNames:
-    """Physical names of the resources other resources (and policies) must know in advance.
-
-    Fixing them up front lets an IAM policy name the exact pipeline, endpoint or group it
-    grants on before that resource exists, instead of falling back to `*`."""
-
-    prefix: str
-
-    @property
-    def key_alias(self) -> str:
-        return f"alias/{self.prefix}"
-
-    @property
-    def repository(self) -> str:
-        return f"{self.prefix}-mlops"
-
-    @property
-    def model_package_group(self) -> str:
-        return f"{self.prefix}-models"
-
-    @property
-    def pipeline(self) -> str:
-        return f"{self.prefix}-training"
-
-    @property
-    def schedule(self) -> str:
-        return f"{self.prefix}-continuous-training"
-
-    @property
-    def data_rule(self) -> str:
-        return f"{self.prefix}-new-raw-data"
-
-    @property
-    def release_rule(self) -> str:
-        return f"{self.prefix}-model-approved"
-
-    @property
-    def api_destination(self) -> str:
-        return f"{self.prefix}-release"
-
-    @property
-    def tracking_server(self) -> str:
-        return f"{self.prefix}-mlflow"
-
-    @property
-    def endpoint(self) -> str:
-        return f"{self.prefix}-endpoint"
-
-    @property
-    def monitoring_schedule(self) -> str:
-        return f"{self.prefix}-data-quality"
-
-    @property
-    def alerts_topic(self) -> str:
-        return f"{self.prefix}-alerts"
-
-    @property
-    def training_dlq(self) -> str:
-        return f"{self.prefix}-training-dlq"
-
-    @property
-    def release_dlq(self) -> str:
-        return f"{self.prefix}-release-dlq"
-
-    @property
-    def data_drift_rule(self) -> str:
-        return f"{self.prefix}-training-data-drift"
-
-    @property
-    def data_drift_dlq(self) -> str:
-        return f"{self.prefix}-data-drift-dlq"
-
-    @property
-    def monitoring_dlq(self) -> str:
-        return f"{self.prefix}-drift-dlq"
-
-    def role(self, duty: str) -> str:
-        return f"{self.prefix}-{duty}"
-
-    @property
-    def budget(self) -> str:
-        return f"{self.prefix}-monthly"
-
-    def bucket(
-        self, account_id: pulumi.Input[str], region: str, purpose: str
-    ) -> pulumi.Output[str]:
-        """Globally unique bucket name: `<prefix>-<account>-<region>-<purpose>` (<= 63 chars)."""
-        return pulumi.Output.concat(self.prefix, "-", account_id, "-", region, "-", purpose)
+def global_bucket_name(
+    names: StackNames, account_id: pulumi.Input[str], region: str, purpose: str
+) -> pulumi.Output[str]:
+    """Globally unique bucket name: `<prefix>-<account>-<region>-<purpose>` (<= 63 chars)."""
+    return pulumi.Output.concat(names.prefix, "-", account_id, "-", region, "-", purpose)
 
 
 def partition(region: str) -> str:

@@ -24,10 +24,11 @@ import pulumi
 import pulumi_aws as aws
 
 from components.aws.common import bad, child, fail_on
+from core.config import ENDPOINT_DEFAULTS, ROLLBACK_ALARMS, ROLLOUT_DEFAULTS
 
 MODES = ("realtime", "serverless")
-STRATEGIES = {"all-at-once": "ALL_AT_ONCE", "canary": "CANARY", "linear": "LINEAR"}
-ALARMS = ("errors5xx", "latency", "invocationErrors")
+# SageMaker's name of each rollout strategy (core.config.STRATEGIES).
+ROUTING = {"all-at-once": "ALL_AT_ONCE", "canary": "CANARY", "linear": "LINEAR"}
 SERVERLESS_MEMORY = (1024, 2048, 3072, 4096, 5120, 6144)
 VARIANT = "AllTraffic"
 # Instance families with local NVMe storage: SageMaker rejects a KMS key for their volumes.
@@ -54,9 +55,9 @@ class ModelEndpointArgs:
     """realtime (instances) or serverless (scales to zero)."""
     instance_type: str = "ml.m5.large"
     """Instance type of a realtime variant."""
-    min_instances: int = 2
+    min_instances: int = ENDPOINT_DEFAULTS.min_instances
     """Instances a realtime variant starts with and scales in to."""
-    max_instances: int = 4
+    max_instances: int = ENDPOINT_DEFAULTS.max_instances
     """Instances a realtime variant may scale out to."""
     target_invocations_per_instance: int = 100
     """Autoscaling target (invocations per instance per minute)."""
@@ -74,19 +75,19 @@ class ModelEndpointArgs:
     """Capture requests and responses to `capture_uri` (not supported for serverless)."""
     capture_uri: pulumi.Input[str] = ""
     """`s3://<bucket>/capture` where captured traffic is written."""
-    capture_percent: int = 100
+    capture_percent: int = ENDPOINT_DEFAULTS.capture_percent
     """Share of requests captured."""
-    strategy: str = "canary"
+    strategy: str = ROLLOUT_DEFAULTS.strategy
     """Traffic shifting of a new version: all-at-once, canary or linear."""
-    traffic_step_percent: int = 10
+    traffic_step_percent: int = ROLLOUT_DEFAULTS.traffic_step_percent
     """Canary share or linear step, in percent of capacity."""
-    bake_minutes: int = 10
+    bake_minutes: int = ROLLOUT_DEFAULTS.bake_minutes
     """Minutes each step is watched before traffic moves on."""
-    auto_rollback: bool = True
+    auto_rollback: bool = ROLLOUT_DEFAULTS.auto_rollback
     """Roll back when one of `rollback_alarms` fires during a rollout."""
-    rollback_alarms: tuple[str, ...] = ALARMS
+    rollback_alarms: tuple[str, ...] = ROLLBACK_ALARMS
     """Alarms that roll a release back: errors5xx, latency, invocationErrors."""
-    latency_threshold_ms: int = 500
+    latency_threshold_ms: int = ROLLOUT_DEFAULTS.latency_threshold_ms
     """p99 model latency (ms) above which the latency alarm fires."""
 
 
@@ -95,16 +96,19 @@ def validate_model_endpoint_args(args: ModelEndpointArgs) -> list[str]:
     fix_mode = "set endpoint.mode realtime in Pulumi.<stack>.yaml"
     if args.mode not in MODES:
         p.append(bad("mode", args.mode, "one of " + ", ".join(MODES), "set endpoint.mode"))
-    if args.strategy not in STRATEGIES:
+    if args.strategy not in ROUTING:
         p.append(
-            bad(
-                "strategy", args.strategy, "one of " + ", ".join(STRATEGIES), "set rollout.strategy"
-            )
+            bad("strategy", args.strategy, "one of " + ", ".join(ROUTING), "set rollout.strategy")
         )
     for alarm in args.rollback_alarms:
-        if alarm not in ALARMS:
+        if alarm not in ROLLBACK_ALARMS:
             p.append(
-                bad("rollback_alarms", alarm, "one of " + ", ".join(ALARMS), "set rollout.alarms")
+                bad(
+                    "rollback_alarms",
+                    alarm,
+                    "one of " + ", ".join(ROLLBACK_ALARMS),
+                    "set rollout.alarms",
+                )
             )
     if args.auto_rollback and not args.rollback_alarms:
         p.append(
@@ -384,7 +388,7 @@ class ModelEndpoint(pulumi.ComponentResource):
 
         alarms = []
         specs = _alarm_specs(args)
-        for key in ALARMS:
+        for key in ROLLBACK_ALARMS:
             alarms.append(
                 aws.cloudwatch.MetricAlarm(
                     f"{name}-{ALARM_SUFFIX[key]}",
@@ -395,10 +399,10 @@ class ModelEndpoint(pulumi.ComponentResource):
                     opts=child(self),
                 )
             )
-        by_key = dict(zip(ALARMS, alarms, strict=True))
+        by_key = dict(zip(ROLLBACK_ALARMS, alarms, strict=True))
 
         wait = args.bake_minutes * 60
-        routing: dict = {"type": STRATEGIES[args.strategy], "wait_interval_in_seconds": wait}
+        routing: dict = {"type": ROUTING[args.strategy], "wait_interval_in_seconds": wait}
         step = {"type": "CAPACITY_PERCENT", "value": args.traffic_step_percent}
         if args.strategy == "canary":
             routing["canary_size"] = step

@@ -16,6 +16,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.aws.common import StackNames, arn, child, fail_on, policy, role_arn, trust
+from pipelines.steps.clarify_config import clarify_endpoint_prefix
 
 S3_READ = ("s3:GetObject", "s3:GetObjectVersion")
 S3_WRITE = ("s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload")
@@ -166,8 +167,6 @@ class Identities(pulumi.ComponentResource):
         if args.tracking:
             pipeline_grants.append(_allow(("sagemaker-mlflow:*",), tracking_arn))
         if args.clarify:
-            from pipelines.steps.clarify_config import clarify_endpoint_prefix
-
             # Clarify's SHAP job serves the candidate model from a shadow endpoint that it
             # creates, invokes and deletes; its names start with a prefix fixed per pipeline.
             shadow = clarify_endpoint_prefix(n.pipeline)

@@ -9,6 +9,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.aws.common import bad, child, fail_on, partition, policy, stateful
+from core.config import STORE_DEFAULTS
 
 KEY_ADMIN_ACTIONS = (
     "kms:Create*", "kms:Describe*", "kms:Enable*", "kms:List*", "kms:Put*", "kms:Update*",
@@ -38,7 +39,7 @@ class StackKeyArgs:
     """Region of the key (decides the ARN partition)."""
     deletion_window_days: int = 30
     """Days a scheduled deletion waits (7-30), so a mistaken deletion can be cancelled."""
-    protect: bool = True
+    protect: bool = STORE_DEFAULTS.protect
     """Protect the key and retain it on delete (data encrypted with it stays readable)."""
     service_principals: tuple[str, ...] = SERVICE_PRINCIPALS
     """AWS services that may use the key, each restricted to this account by condition."""

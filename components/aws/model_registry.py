@@ -11,6 +11,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.aws.common import arn, bad, child, fail_on, partition, policy, stateful
+from core.config import STORE_DEFAULTS
 
 
 @dataclass(frozen=True)
@@ -23,7 +24,7 @@ class ModelRegistryArgs:
     """Account that owns the group."""
     reader_account: str | None = None
     """AWS account (the promotion target) allowed to read the group; None: no one else."""
-    protect: bool = True
+    protect: bool = STORE_DEFAULTS.protect
     """Protect the group (the record of every version and its approval) and retain it."""
 
 

@@ -22,7 +22,6 @@ import pulumi
 import pulumi_aws as aws
 
 from components.aws.common import (
-    ArgsError,
     aws_cron,
     bad,
     child,
@@ -30,6 +29,7 @@ from components.aws.common import (
     rule_dead_letters,
     rule_matched_alarm,
 )
+from core.errors import ArgsError
 
 # Account of the Model Monitor analyzer image per region; from the SageMaker Python SDK
 # (sagemaker/core/image_uri_config/model-monitor.json).

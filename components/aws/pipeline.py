@@ -20,6 +20,8 @@ import pulumi
 import pulumi_aws as aws
 
 from components.aws.common import bad, child, fail_on
+from core.config import StackSettings
+from pipelines.definition import pipeline_settings_from_stack
 
 
 def kit_version() -> str:
@@ -39,7 +41,7 @@ def kit_image(repository_url: pulumi.Input[str], pinned: str | None) -> pulumi.O
 
 
 def compile_definition(
-    stack_settings: Any,
+    stack_settings: StackSettings,
     *,
     pipeline_name: str,
     role_arn: pulumi.Input[str],
@@ -58,8 +60,8 @@ def compile_definition(
     created inside the apply)."""
 
     def compile_(values: list[Any]) -> str:
+        # lazy: the pipeline SDKs (sagemaker, azure-ai-ml, hera) load only when compiling
         from pipelines.compilers.sagemaker import compile_sagemaker
-        from pipelines.definition import pipeline_settings_from_stack
 
         role, bucket_, key, image, serving, subnet_ids, group_ids = values
         settings = pipeline_settings_from_stack(

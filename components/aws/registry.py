@@ -13,6 +13,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.aws.common import bad, child, fail_on, stateful
+from core.config import STORE_DEFAULTS
 
 
 @dataclass(frozen=True)
@@ -25,7 +26,7 @@ class ContainerRegistryArgs:
     """Tagged images kept; older ones expire."""
     untagged_days: int = 7
     """Days an untagged image (an interrupted or superseded push) is kept."""
-    protect: bool = True
+    protect: bool = STORE_DEFAULTS.protect
     """Protect the repository and retain it on delete."""
 
 

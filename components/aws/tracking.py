@@ -11,6 +11,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.aws.common import bad, fail_on, stateful
+from core.config import STORE_DEFAULTS
 
 SIZES = ("Small", "Medium", "Large")
 
@@ -27,7 +28,7 @@ class ExperimentTrackingArgs:
     """Server size: Small, Medium or Large."""
     maintenance_window: str = "Sun:03:00"
     """Weekly maintenance window start (`Ddd:HH:MM`, UTC)."""
-    protect: bool = True
+    protect: bool = STORE_DEFAULTS.protect
     """Protect the server (it holds every run's metadata) and retain it on delete."""
 
 

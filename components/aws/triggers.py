@@ -12,13 +12,13 @@ import pulumi
 import pulumi_aws as aws
 
 from components.aws.common import (
-    ArgsError,
     aws_cron,
     bad,
     child,
     fail_on,
     rule_dead_letters,
 )
+from core.errors import ArgsError
 
 DATA_URI_PARAMETER = "DataUri"
 

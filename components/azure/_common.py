@@ -14,6 +14,8 @@ from typing import Any
 
 import pulumi
 
+from core.errors import problem, raise_problems
+
 # Built-in Azure RBAC role definition ids (GUIDs are the same in every tenant).
 # https://learn.microsoft.com/azure/role-based-access-control/built-in-roles
 ROLES: dict[str, str] = {
@@ -68,20 +70,15 @@ def role_definition_id(subscription_id: pulumi.Input[str], role: str) -> pulumi.
     )
 
 
-class ArgsError(ValueError):
-    """Invalid component args; the message names the field, the value and the fix."""
-
-
 def check(problems: list[str], ok: bool, field: str, value: Any, allowed: str, fix: str) -> None:
     """Append `<field>=<value> is not <allowed>; <fix>` when `ok` is false."""
     if not ok:
-        problems.append(f"{field}={value!r} is not {allowed}; {fix}")
+        problems.append(problem(field, value, allowed, fix))
 
 
 def raise_if(component: str, problems: Iterable[str]) -> None:
-    problems = list(problems)
-    if problems:
-        raise ArgsError(f"{component}: " + "; ".join(problems))
+    """Raise one ArgsError listing every problem of a component's args."""
+    raise_problems(component, problems)
 
 
 AZURE_LOCATION = re.compile(r"^[a-z]+[a-z0-9]*$")

@@ -16,6 +16,7 @@ from pulumi import ResourceOptions
 from pulumi_azure_native import storage
 
 from components.azure._common import alnum_name, check, raise_if
+from core.config import STORE_DEFAULTS
 
 CONTAINERS: tuple[str, ...] = (
     "raw",
@@ -48,7 +49,7 @@ class ArtifactStoreArgs:
     """Days a deleted blob or container can be restored (1 to 365)."""
     noncurrent_days: int = 90
     """Days a replaced blob version is kept before the lifecycle rule deletes it."""
-    protect: bool = False
+    protect: bool = STORE_DEFAULTS.protect
     """Protect the account from `pulumi destroy` (prod)."""
     tags: dict[str, str] = field(default_factory=dict)
     """Tags set on every resource."""

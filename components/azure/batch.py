@@ -35,18 +35,14 @@ from pulumi_azure_native import machinelearningservices as ml
 from pulumi_azure_native import resources
 
 from components.azure._common import check, dashed_name, raise_if
+from core.config import is_cron
+from core.names import azure_deployment_name as deployment_name
 
 BATCH_ENDPOINT_ARM_TYPE = "Microsoft.MachineLearningServices/workspaces/batchEndpoints"
 BATCH_API_VERSION = "2024-10-01"
 DATASTORE = "workspaceblobstore"
-_CRON_FIELD = re.compile(r"^(\*|\d+(-\d+)?)(/\d+)?(,(\*|\d+(-\d+)?)(/\d+)?)*$")
 _VERSION = re.compile(r"^[1-9]\d{0,5}$")
 _PREFIX = re.compile(r"^[a-z0-9][a-z0-9/_-]*/$")
-
-
-def deployment_name(version: str) -> str:
-    """Name of the batch deployment serving a model version."""
-    return f"model-v{version}"
 
 
 def datastore_uri(prefix: str, datastore: str = DATASTORE) -> str:
@@ -113,10 +109,9 @@ class BatchScoringArgs:
 
 def validate_batch_scoring_args(args: BatchScoringArgs) -> None:
     problems: list[str] = []
-    cron = args.cron.split()
     check(
         problems,
-        len(cron) == 5 and all(_CRON_FIELD.match(f) for f in cron),
+        is_cron(args.cron),
         "cron",
         args.cron,
         "a 5-field cron expression (minute hour day month weekday)",

@@ -29,15 +29,11 @@ from pulumi_azure_native import machinelearningservices as ml
 from pulumi_azure_native import monitor, resources
 
 from components.azure._common import check, dashed_name, raise_if
+from core.config import ENDPOINT_DEFAULTS, ROLLOUT_DEFAULTS, STRATEGIES
+from core.names import azure_deployment_name as deployment_name
 
-STRATEGIES = ("all-at-once", "canary", "linear")
 ENDPOINT_API_VERSION = "2024-10-01"
 _VERSION = re.compile(r"^[1-9]\d{0,5}$")
-
-
-def deployment_name(version: str) -> str:
-    """Name of the deployment serving a model version (3-32 chars, starts with a letter)."""
-    return f"model-v{version}"
 
 
 def traffic_split(
@@ -81,19 +77,19 @@ class ModelEndpointArgs:
     """Version currently serving; set it to roll out `model_version` next to it (blue/green)."""
     instance_type: str = "Standard_DS3_v2"
     """VM size of the serving instances."""
-    min_instances: int = 2
+    min_instances: int = ENDPOINT_DEFAULTS.min_instances
     """Fewest instances per deployment (Azure needs at least 1)."""
-    max_instances: int = 4
+    max_instances: int = ENDPOINT_DEFAULTS.max_instances
     """Most instances the autoscaler may add."""
     target_requests_per_instance: int = 100
     """Autoscale out when requests per minute per instance exceed this."""
-    strategy: str = "canary"
+    strategy: str = ROLLOUT_DEFAULTS.strategy
     """all-at-once, canary or linear: how traffic moves to a new version."""
     canary_percent: int = 10
     """Share of live traffic the new deployment takes first (canary or first linear step)."""
     mirror_percent: int = 0
     """When > 0, the new deployment first receives only this share as mirrored traffic."""
-    capture_percent: int = 100
+    capture_percent: int = ENDPOINT_DEFAULTS.capture_percent
     """Share of requests and responses collected (0 turns data collection off)."""
     private: bool = True
     """Disable public network access to the endpoint and egress from its deployments."""

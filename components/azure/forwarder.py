@@ -1,5 +1,5 @@
 """Event forwarder: the small Azure Function (Linux consumption plan) that Event Grid delivers
-model-registered and new-raw-data events to. Its code is `pipelines/release/azure_forwarder.py`,
+model-registered and new-raw-data events to. Its code is `pipelines/services/azure_forwarder.py`,
 packaged with a Functions v2 entry point and run from a package blob in the artifact store.
 
 The function runs as the release identity: it reads the CI token through a Key Vault reference
@@ -18,16 +18,15 @@ from pulumi import ResourceOptions
 from pulumi_azure_native import storage, web
 
 from components.azure._common import check, dashed_name, raise_if
+from pipelines.services import azure_forwarder
 
 FUNCTION_NAME = "forward"
 PROVIDERS = ("none", "github")
-_CODE = Path(__file__).resolve().parents[2] / "pipelines" / "release" / "azure_forwarder.py"
+_CODE = Path(azure_forwarder.__file__).resolve()
 
 
 def package() -> pulumi.AssetArchive:
     """The Function package: entry point, forwarder module, host.json, requirements.txt."""
-    from pipelines.release.azure_forwarder import FUNCTION_APP
-
     host = {
         "version": "2.0",
         "extensionBundle": {
@@ -37,7 +36,7 @@ def package() -> pulumi.AssetArchive:
     }
     return pulumi.AssetArchive(
         {
-            "function_app.py": pulumi.StringAsset(FUNCTION_APP),
+            "function_app.py": pulumi.StringAsset(azure_forwarder.FUNCTION_APP),
             "azure_forwarder.py": pulumi.FileAsset(str(_CODE)),
             "host.json": pulumi.StringAsset(json.dumps(host)),
             "requirements.txt": pulumi.StringAsset("azure-functions\nazure-identity\nrequests\n"),

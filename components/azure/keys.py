@@ -14,6 +14,7 @@ from pulumi import ResourceOptions
 from pulumi_azure_native import keyvault
 
 from components.azure._common import check, dashed_name, raise_if
+from core.config import STORE_DEFAULTS
 
 
 @dataclass(frozen=True)
@@ -34,7 +35,7 @@ class KeysAndSecretsArgs:
     """Days a deleted vault, key or secret can be recovered (7 to 90)."""
     release_token: pulumi.Input[str] | None = None
     """CI token stored as the `release-token` secret; None: no secret."""
-    protect: bool = False
+    protect: bool = STORE_DEFAULTS.protect
     """Protect the vault and key from `pulumi destroy` (prod)."""
     tags: dict[str, str] = field(default_factory=dict)
     """Tags set on every resource."""

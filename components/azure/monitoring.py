@@ -17,8 +17,8 @@ from pulumi_azure_native import machinelearningservices as ml
 from pulumi_azure_native import monitor
 
 from components.azure._common import ROLES, check, raise_if
+from core.config import ROLLBACK_ALARMS, ROLLOUT_DEFAULTS
 
-ALARMS = ("errors5xx", "latency", "invocationErrors")
 # alarm -> (metric, aggregation, dimension filter on statusCodeClass, description)
 _ALARM_METRICS: dict[str, tuple[str, str, str | None, str]] = {
     "errors5xx": ("RequestsPerMinute", "Total", "5xx", "server errors from the endpoint"),
@@ -53,9 +53,9 @@ class MonitoringArgs:
     """Endpoint the rollback alarms watch; None: no endpoint yet."""
     deployment_id: pulumi.Input[str] | None = None
     """Deployment the drift monitor targets; None: the monitor compares data assets only."""
-    alarms: tuple[str, ...] = ALARMS
+    alarms: tuple[str, ...] = ROLLBACK_ALARMS
     """Endpoint alarms to create: errors5xx, latency, invocationErrors."""
-    latency_threshold_ms: int = 500
+    latency_threshold_ms: int = ROLLOUT_DEFAULTS.latency_threshold_ms
     """p99 latency (ms) above which the latency alarm fires."""
     tags: dict[str, str] = field(default_factory=dict)
     """Tags set on every resource."""
@@ -63,13 +63,13 @@ class MonitoringArgs:
 
 def validate_monitoring_args(args: MonitoringArgs) -> None:
     problems: list[str] = []
-    bad = [a for a in args.alarms if a not in ALARMS]
+    bad = [a for a in args.alarms if a not in ROLLBACK_ALARMS]
     check(
         problems,
         not bad,
         "alarms",
         bad,
-        f"a subset of {', '.join(ALARMS)}",
+        f"a subset of {', '.join(ROLLBACK_ALARMS)}",
         "set rollout.alarms in Pulumi.<stack>.yaml",
     )
     check(

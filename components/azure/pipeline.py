@@ -20,6 +20,8 @@ from pulumi import ResourceOptions
 from pulumi_azure_native import machinelearningservices as ml
 
 from components.azure._common import check, raise_if
+from core.config import StackSettings
+from pipelines.definition import PIPELINE, pipeline_settings_from_stack
 
 _CRON_FIELD = re.compile(r"^(\*|\d+(-\d+)?)(/\d+)?(,(\*|\d+(-\d+)?)(/\d+)?)*$")
 
@@ -37,7 +39,7 @@ STEPS: tuple[str, ...] = (
 
 def compile_for_azure(
     what: str,
-    stack_settings: Any,
+    stack_settings: StackSettings,
     *,
     image: str,
     compute: str = "",
@@ -50,8 +52,8 @@ def compile_for_azure(
     what="components": ComponentVersion `properties` by step name;
     what="job": the REST `properties` of the PipelineJob a Schedule's CreateJob action carries.
     """
+    # lazy: the pipeline SDKs (sagemaker, azure-ai-ml, hera) load only when compiling
     from pipelines.compilers import azureml as compiler
-    from pipelines.definition import PIPELINE, pipeline_settings_from_stack
 
     steps = tuple(step.name for step in PIPELINE)
     if steps != STEPS:
@@ -87,7 +89,7 @@ class TrainingPipelineArgs:
     """Resource group of the workspace."""
     workspace_name: pulumi.Input[str]
     """Workspace the schedule belongs to."""
-    stack_settings: Any
+    stack_settings: StackSettings
     """The validated StackSettings the pipeline is compiled from (gate, approval, training)."""
     image: pulumi.Input[str]
     """Container image every step runs in (in the stack's registry)."""

@@ -16,6 +16,7 @@ from pulumi import ResourceOptions
 from pulumi_azure_native import containerregistry
 
 from components.azure._common import check, raise_if
+from core.config import STORE_DEFAULTS
 
 SKUS = ("Basic", "Standard", "Premium")
 
@@ -39,7 +40,7 @@ class ContainerRegistryArgs:
     """Deny public network access (reached through a private endpoint)."""
     untagged_retention_days: int = 30
     """Days untagged manifests are kept (Premium only)."""
-    protect: bool = False
+    protect: bool = STORE_DEFAULTS.protect
     """Protect the registry from `pulumi destroy` (prod)."""
     tags: dict[str, str] = field(default_factory=dict)
     """Tags set on every resource."""

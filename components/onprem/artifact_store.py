@@ -23,6 +23,7 @@ from components.onprem.workload import (
     secret_env,
     svc_host,
 )
+from core.config import STORE_DEFAULTS
 
 S3_PORT = 9000
 
@@ -47,7 +48,7 @@ class ArtifactStoreArgs:
     """StorageClass of the volume; None: the cluster default. Use a Retain class in prod."""
     size: str = "50Gi"
     """Size of the data volume."""
-    protect: bool = False
+    protect: bool = STORE_DEFAULTS.protect
     """Keep the volume and the StatefulSet on `pulumi destroy` (prod)."""
     noncurrent_days: int = 90
     """Days a replaced object version is kept before it expires."""

@@ -26,8 +26,9 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.onprem import secrets as sec
-from components.onprem.validation import CRON, Checks
+from components.onprem.validation import Checks
 from components.onprem.workload import container_security, pod_security, resources
+from core.config import is_cron
 
 COMPONENT = "batch-scoring"
 WORK = "/work"
@@ -96,7 +97,7 @@ def validate(args: BatchScoringArgs) -> None:
     c.dns_label("prefix", args.prefix, "pass `<client>-<environment>`", max_len=40)
     c.dns_label("namespace", args.namespace, "pass Namespaces.names['pipelines']")
     c.expect(
-        isinstance(args.cron, str) and bool(CRON.match(args.cron)),
+        is_cron(args.cron),
         "cron",
         args.cron,
         "a 5-field cron expression",

@@ -16,10 +16,10 @@ from components.onprem.workload import (
     policy_spec,
     resources,
 )
+from core.config import ENDPOINT_DEFAULTS, ROLLOUT_DEFAULTS, STRATEGIES
 
 KSERVE_CHART_REPO = "oci://ghcr.io/kserve/charts"
 KSERVE_VERSION = "v0.15.0"
-STRATEGIES = ("all-at-once", "canary", "linear")
 KNATIVE_PORTS = (8012, 8013, 8022, 9090)  # queue-proxy http, h2c, admin, autoscaler stats
 METRICS_PORTS = (9090, 9091)  # queue-proxy and user metrics
 STORAGE_URI_PREFIX = "models:/"
@@ -53,15 +53,15 @@ class ModelEndpointArgs:
     """Most replicas the autoscaler may add."""
     target_per_minute: int = 100
     """Autoscaling target: requests per replica per minute."""
-    rollout_strategy: str = "all-at-once"
+    rollout_strategy: str = ROLLOUT_DEFAULTS.strategy
     """all-at-once, canary or linear: how traffic moves to a new version."""
-    traffic_step_percent: int = 10
+    traffic_step_percent: int = ROLLOUT_DEFAULTS.traffic_step_percent
     """Share of traffic the new version gets first (canary / linear)."""
     cpu: str = "500m"
     """CPU request of a predictor pod (the limit is twice that)."""
     memory: str = "1Gi"
     """Memory request and limit of a predictor pod."""
-    capture_percent: int = 100
+    capture_percent: int = ENDPOINT_DEFAULTS.capture_percent
     """Share of requests captured: 100 (all) or 0 (off); the KServe logger cannot sample."""
     gateway_namespaces: Sequence[str] = ("knative-serving", "kourier-system")
     """Namespaces of the Knative activator and gateway, allowed to reach the predictor."""

@@ -11,10 +11,10 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.onprem import secrets as sec
-from components.onprem.validation import CRON, Checks
+from components.onprem.validation import Checks
 from components.onprem.workload import container_security, pod_security, resources
+from core.config import ROLLBACK_ALARMS, ROLLOUT_DEFAULTS, is_cron
 
-ROLLBACK_ALARMS = ("errors5xx", "latency", "invocationErrors")
 DRIFT_METRIC = "mlops_drift_psi_max"
 
 
@@ -65,7 +65,7 @@ class MonitoringArgs:
     """Namespace of the InferenceService."""
     rollback_alarms: Sequence[str] = ROLLBACK_ALARMS
     """Endpoint alarms to raise (errors5xx, latency, invocationErrors)."""
-    latency_threshold_ms: int = 500
+    latency_threshold_ms: int = ROLLOUT_DEFAULTS.latency_threshold_ms
     """p99 latency above which the latency alarm fires."""
     prometheus_labels: Mapping[str, str] = field(
         default_factory=lambda: {"release": "kube-prometheus-stack"}
@@ -80,7 +80,7 @@ def validate(args: MonitoringArgs) -> None:
     c.dns_label("prefix", args.prefix, "pass `<client>-<environment>`", max_len=40)
     c.dns_label("namespace", args.namespace, "pass Namespaces.names['pipelines']")
     c.expect(
-        isinstance(args.drift_cron, str) and bool(CRON.match(args.drift_cron)),
+        is_cron(args.drift_cron),
         "drift_cron",
         args.drift_cron,
         "a 5-field cron expression",

@@ -12,8 +12,10 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.onprem import secrets as sec
-from components.onprem.validation import CRON, Checks
+from components.onprem.validation import Checks
 from components.onprem.workload import Peer, container_security, pod_security
+from core.config import StackSettings, is_cron
+from pipelines.definition import pipeline_settings_from_stack
 
 ARGO_REPO = "https://argoproj.github.io/argo-helm"
 ARGO_WORKFLOWS_CHART = ("argo-workflows", "0.45.4")  # Argo Workflows v3.6
@@ -29,7 +31,7 @@ BASELINE_KEY = "accepted/baseline/"
 
 
 def compile_workflow_template(
-    stack_settings: Any,
+    stack_settings: StackSettings,
     *,
     name: str,
     namespace: str,
@@ -40,8 +42,8 @@ def compile_workflow_template(
 ) -> dict[str, Any]:
     """The one adapter to the pipelines package: the Argo WorkflowTemplate manifest compiled
     from the pipeline definition for this stack (plain values in, a dict out)."""
+    # lazy: the pipeline SDKs (sagemaker, azure-ai-ml, hera) load only when compiling
     from pipelines.compilers.argo import compile_argo
-    from pipelines.definition import pipeline_settings_from_stack
 
     return compile_argo(
         pipeline_settings_from_stack(stack_settings),
@@ -58,10 +60,8 @@ def compile_workflow_template(
     )
 
 
-def registered_model_name(stack_settings: Any) -> str:
+def registered_model_name(stack_settings: StackSettings) -> str:
     """The MLflow registered model name the pipeline registers for this stack."""
-    from pipelines.definition import pipeline_settings_from_stack
-
     return pipeline_settings_from_stack(stack_settings).registered_model_name
 
 
@@ -118,7 +118,7 @@ def validate(args: TrainingPipelineArgs) -> None:
     name = (args.workflow_template.get("metadata") or {}).get("name") if kind else None
     c.dns_label("workflow_template.metadata.name", name, "fix the Argo compiler's output")
     c.expect(
-        isinstance(args.schedule_cron, str) and bool(CRON.match(args.schedule_cron)),
+        is_cron(args.schedule_cron),
         "schedule_cron",
         args.schedule_cron,
         "a 5-field cron expression",

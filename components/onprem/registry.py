@@ -19,6 +19,7 @@ from components.onprem.workload import (
     policy_spec,
     resources,
 )
+from core.config import STORE_DEFAULTS
 
 REGISTRY_PORT = 5000
 PUSH_USER = "mlops"
@@ -40,7 +41,7 @@ class ContainerRegistryArgs:
     """StorageClass of the image volume; None: the cluster default."""
     size: str = "50Gi"
     """Size of the image volume."""
-    protect: bool = False
+    protect: bool = STORE_DEFAULTS.protect
     """Keep the image volume on `pulumi destroy` (prod)."""
     external_url: str | None = None
     """`host/project` of an existing registry (Harbor, ...); set: nothing is deployed."""

@@ -1,5 +1,5 @@
 """Release trigger: an MLflow registry webhook on the approval alias, received by the
-in-cluster bridge (`pipelines/release/onprem_bridge.py`) that starts the CI release."""
+in-cluster bridge (`pipelines/services/onprem_bridge.py`) that starts the CI release."""
 
 from __future__ import annotations
 
@@ -147,7 +147,7 @@ class ReleaseTrigger(pulumi.ComponentResource):
         bridge = container(
             "bridge",
             args.image,
-            command=["uvicorn", "pipelines.release.onprem_bridge:app"],
+            command=["uvicorn", "pipelines.services.onprem_bridge:app"],
             args=["--host", "0.0.0.0", "--port", str(BRIDGE_PORT), "--no-server-header"],
             ports={"http": BRIDGE_PORT},
             env=bridge_env,
@@ -203,7 +203,7 @@ class ReleaseTrigger(pulumi.ComponentResource):
         register = [
             "python",
             "-m",
-            "pipelines.release.onprem_bridge",
+            "pipelines.services.onprem_bridge",
             "register",
             "--name",
             self.name,

@@ -22,6 +22,7 @@ from components.onprem.workload import (
     secret_env,
     svc_host,
 )
+from core.config import STORE_DEFAULTS
 
 MLFLOW_PORT = 5000
 POSTGRES_PORT = 5432
@@ -59,7 +60,7 @@ class TrackingArgs:
     """StorageClass of the database volume; None: the cluster default."""
     db_size: str = "20Gi"
     """Size of the database volume."""
-    protect: bool = False
+    protect: bool = STORE_DEFAULTS.protect
     """Keep the database volume on `pulumi destroy` (prod)."""
     labels: Mapping[str, str] = field(default_factory=dict)
     """Labels on every object."""

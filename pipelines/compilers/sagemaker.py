@@ -44,6 +44,9 @@ from pipelines.definition import (
     parameter_defaults,
     step_arguments,
 )
+from pipelines.steps import clarify_config as cc
+from pipelines.steps import export_onnx as eo
+from pipelines.steps._common import code_version
 
 PROCESSING_ROOT = "/opt/ml/processing"
 CLARIFY_INSTANCE_TYPE = "ml.m5.xlarge"
@@ -498,8 +501,6 @@ def _export_step(
     from sagemaker.core.workflow.functions import JsonGet
     from sagemaker.core.workflow.properties import PropertyFile
 
-    from pipelines.steps import export_onnx as eo
-
     report = PropertyFile(name="OnnxExport", output_name="export", path=eo.REPORT_FILE)
     property_files[eo.STEP.name] = report
     step = processing(
@@ -560,8 +561,6 @@ def _clarify_steps(
     from sagemaker.core.workflow.functions import Join
     from sagemaker.mlops.workflow import ModelStep, ProcessingStep
     from sagemaker.serve.model_builder import ModelBuilder
-
-    from pipelines.steps import clarify_config as cc
 
     model = ModelStep(
         name="ClarifyModel",
@@ -664,8 +663,6 @@ def _clarify_steps(
 
 
 def _code_version() -> str:
-    from pipelines.steps._common import code_version
-
     return code_version()
 
 

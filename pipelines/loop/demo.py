@@ -25,11 +25,13 @@ from typing import Any
 
 from rich.console import Console
 
+from pipelines.data import LABEL, breast_cancer, synthetic
 from pipelines.definition import PipelineSettings
+from pipelines.local import default_tracking_uri, run_local
 from pipelines.loop.monitor import DriftCheck, monitor_once
-from pipelines.loop.release import ReleaseRecord, RolloutPlan, approved_version, release_local
 from pipelines.loop.report import write_report
 from pipelines.loop.traffic import Traffic
+from pipelines.release.local import ReleaseRecord, RolloutPlan, approved_version, release_local
 from pipelines.serving.endpoint import Endpoint, find_endpoint, start_endpoint
 
 DEFAULT_WORKDIR = Path(".mlops/demo")
@@ -144,9 +146,6 @@ def _check_when_captured(timeout: float = 60.0, **kwargs: Any) -> DriftCheck:
 
 def run_demo(options: DemoOptions, console: Console | None = None) -> DemoResult:
     """Run the loop; returns where the report and endpoint are. Cleans up on any failure."""
-    from pipelines.data import LABEL, breast_cancer, synthetic
-    from pipelines.local import default_tracking_uri, run_local
-
     console = console or Console()
     workdir = Path(options.workdir).resolve()
     settings = PipelineSettings(client="local")

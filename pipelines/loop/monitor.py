@@ -18,7 +18,6 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from io import StringIO
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +25,8 @@ import numpy as np
 import pandas as pd
 
 from pipelines.serving.endpoint import capture_dir
+from pipelines.steps.drift import parse_request
+from pipelines.steps.validate import drift_report
 
 
 @dataclass
@@ -49,20 +50,6 @@ class DriftCheck:
 
 def monitoring_dir(workdir: Path) -> Path:
     return Path(workdir) / "monitoring"
-
-
-def parse_request(body: str, content_type: str) -> pd.DataFrame:
-    """A captured request as a DataFrame, parsed by MLflow's scoring-server parsers."""
-    from mlflow.pyfunc.scoring_server import infer_and_parse_data, parse_csv_input
-
-    if content_type.split(";")[0].strip() == "text/csv":
-        return parse_csv_input(StringIO(body))
-    parsed = infer_and_parse_data(json.loads(body))
-    if isinstance(parsed, pd.DataFrame):
-        return parsed
-    if isinstance(parsed, dict):
-        return pd.DataFrame({k: np.asarray(v).ravel() for k, v in parsed.items()})
-    return pd.DataFrame(np.asarray(parsed))
 
 
 def read_capture(
@@ -105,8 +92,6 @@ def version_baseline(tracking_uri: str, model_name: str, version: str) -> dict[s
 
 def compare(frame: pd.DataFrame, baseline: dict[str, Any], threshold: float) -> dict[str, Any]:
     """Per-feature PSI and KS (the validate-data step's code) plus both bin proportions."""
-    from pipelines.steps.validate import drift_report
-
     report = drift_report(frame, baseline, threshold)
     for name, stats in report["features"].items():
         ref = baseline["features"][name]

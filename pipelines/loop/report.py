@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.loop.monitor import alerts, checks
-from pipelines.loop.release import release_history
+from pipelines.release.local import release_history
 
 CSS = """
 body{font-family:system-ui,sans-serif;margin:2rem auto;max-width:1100px;color:#222}

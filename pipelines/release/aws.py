@@ -1,20 +1,11 @@
-"""Release and promotion helpers for the SageMaker blueprint (boto3; they run in the CI
-release workflow, never inside Pulumi).
+"""The SageMaker `Platform` of a release: the stack's model package group and endpoint (boto3;
+it runs in the CI release workflow, never inside Pulumi).
 
-The release flow on AWS:
-
-1. The pipeline registers a version in the stack's model package group; a person (or the dev
-   tier's auto approval) sets it to Approved.
-2. The release trigger's EventBridge rule forwards the "SageMaker Model Package State Change"
-   event to CI. `release_from_event` checks the event is an approval of *this* stack's group
-   and that SageMaker still holds the version as Approved, and returns the version to pin.
-3. CI runs `pulumi config set mlops:model <version>` and `pulumi up`: Pulumi updates the
-   endpoint with a blue/green rollout guarded by alarms.
-4. `rollout_outcome` tells whether the endpoint now serves the new configuration, rolled back,
-   failed or is still updating; `smoke_test` invokes it once.
-
-`newest_approved` answers "which version should this stack serve" when promoting without an
-event (e.g. dev -> prod by hand)."""
+approved = package status Approved; healthy = endpoint InService on the pinned package;
+promotion = re-register the package in the target group, the source ARN kept. The release
+trigger's EventBridge rule starts the CI release workflow when a version is approved; the
+workflow runs `mlops release`, which resolves the version here.
+"""
 
 from __future__ import annotations
 
@@ -22,17 +13,19 @@ import json
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
-DETAIL_TYPE = "SageMaker Model Package State Change"
-SOURCE = "aws.sagemaker"
+from pipelines.release import (
+    SOURCE_TAG,
+    Candidate,
+    ReleaseError,
+    ReleaseFailed,
+    Sleep,
+    SmokeInput,
+    Waiter,
+)
+
 APPROVED = "Approved"
-
-Outcome = Literal["deployed", "rolled_back", "failed", "updating", "missing"]
-
-
-class ReleaseError(RuntimeError):
-    """The release cannot proceed; the message says why and what to do."""
 
 
 @dataclass(frozen=True)
@@ -43,15 +36,6 @@ class ModelVersion:
     version: int
     arn: str
     status: str
-
-
-@dataclass(frozen=True)
-class ReleaseDecision:
-    """What CI should do with an event: release `version`, or ignore it for `reason`."""
-
-    release: bool
-    reason: str
-    version: ModelVersion | None = None
 
 
 def newest_approved(sagemaker: Any, group: str) -> ModelVersion | None:
@@ -81,136 +65,6 @@ def newest_approved(sagemaker: Any, group: str) -> ModelVersion | None:
         if not token:
             return best
         kwargs["NextToken"] = token
-
-
-def describe_version(
-    sagemaker: Any, group: str, version: int | str, *, region: str, account: str
-) -> ModelVersion:
-    """A version as SageMaker holds it now. Raises ReleaseError if it does not exist."""
-    arn = f"arn:aws:sagemaker:{region}:{account}:model-package/{group}/{int(version)}"
-    try:
-        desc = sagemaker.describe_model_package(ModelPackageName=arn)
-    except sagemaker.exceptions.ClientError as exc:
-        raise ReleaseError(
-            f"model package {arn} cannot be read ({exc}); check the version "
-            f"exists in group {group!r}"
-        ) from exc
-    return ModelVersion(
-        group=group,
-        version=int(desc["ModelPackageVersion"]),
-        arn=desc["ModelPackageArn"],
-        status=desc["ModelApprovalStatus"],
-    )
-
-
-def parse_approval_event(event: Mapping[str, Any] | str) -> ModelVersion:
-    """The version an EventBridge "Model Package State Change" event (raw, or the CI
-    payload's JSON) is about. Raises ReleaseError for any other event."""
-    if isinstance(event, str):
-        event = json.loads(event)
-    if event.get("source") != SOURCE or event.get("detail-type") != DETAIL_TYPE:
-        raise ReleaseError(
-            f"not a {DETAIL_TYPE!r} event from {SOURCE}: source="
-            f"{event.get('source')!r}, detail-type={event.get('detail-type')!r}"
-        )
-    detail = event.get("detail") or {}
-    missing = [
-        k
-        for k in (
-            "ModelPackageGroupName",
-            "ModelPackageVersion",
-            "ModelPackageArn",
-            "ModelApprovalStatus",
-        )
-        if k not in detail
-    ]
-    if missing:
-        raise ReleaseError(f"event detail lacks {', '.join(missing)}")
-    return ModelVersion(
-        group=detail["ModelPackageGroupName"],
-        version=int(detail["ModelPackageVersion"]),
-        arn=detail["ModelPackageArn"],
-        status=detail["ModelApprovalStatus"],
-    )
-
-
-def release_from_event(
-    event: Mapping[str, Any] | str, sagemaker: Any, *, group: str
-) -> ReleaseDecision:
-    """Decide whether an event releases a version of `group`.
-
-    The event is re-checked against SageMaker: an approval that was revoked since (the event
-    is delivered late, or retried from the dead-letter queue) is not released."""
-    seen = parse_approval_event(event)
-    if seen.group != group:
-        return ReleaseDecision(False, f"event is for group {seen.group!r}, not {group!r}")
-    if seen.status != APPROVED:
-        return ReleaseDecision(False, f"version {seen.version} is {seen.status}, not Approved")
-    desc = sagemaker.describe_model_package(ModelPackageName=seen.arn)
-    status = desc["ModelApprovalStatus"]
-    if status != APPROVED:
-        return ReleaseDecision(
-            False,
-            f"version {seen.version} is {status} now; the approval was withdrawn after the event",
-        )
-    newest = newest_approved(sagemaker, group)
-    if newest is not None and newest.version > seen.version:
-        return ReleaseDecision(
-            False,
-            f"version {newest.version} is approved and newer than {seen.version}; release that one",
-            newest,
-        )
-    return ReleaseDecision(
-        True,
-        f"release version {seen.version}",
-        ModelVersion(group=group, version=seen.version, arn=seen.arn, status=status),
-    )
-
-
-def rollout_outcome(sagemaker: Any, endpoint: str, *, expected_config: str) -> Outcome:
-    """Where a Pulumi-driven endpoint update stands.
-
-    `deployed`: InService on `expected_config`; `rolled_back`: InService on another config
-    (an alarm fired and SageMaker rolled back); `failed`: Failed or rollback failed;
-    `updating`: still creating/updating; `missing`: no such endpoint."""
-    try:
-        desc = sagemaker.describe_endpoint(EndpointName=endpoint)
-    except sagemaker.exceptions.ClientError as exc:
-        if "Could not find" in str(exc) or "ValidationException" in str(exc):
-            return "missing"
-        raise
-    status = desc["EndpointStatus"]
-    if status == "InService":
-        return "deployed" if desc["EndpointConfigName"] == expected_config else "rolled_back"
-    if status in ("Failed", "UpdateRollbackFailed"):
-        return "failed"
-    return "updating"
-
-
-def wait_in_service(
-    sagemaker: Any,
-    endpoint: str,
-    *,
-    timeout_s: float = 3600,
-    poll_s: float = 30,
-    sleep: Callable[[float], None] = time.sleep,
-) -> str:
-    """Wait until the endpoint is InService; returns its config name. Raises ReleaseError on
-    Failed, or when `timeout_s` passes."""
-    waited = 0.0
-    while True:
-        desc = sagemaker.describe_endpoint(EndpointName=endpoint)
-        status = desc["EndpointStatus"]
-        if status == "InService":
-            return desc["EndpointConfigName"]
-        if status in ("Failed", "UpdateRollbackFailed", "Deleting"):
-            raise ReleaseError(
-                f"endpoint {endpoint} is {status}: {desc.get('FailureReason', 'no reason given')}"
-            )
-        if waited >= timeout_s:
-            raise ReleaseError(f"endpoint {endpoint} still {status} after {timeout_s:.0f} s")
-        sleep(poll_s)
-        waited += poll_s
 
 
 @dataclass(frozen=True)
@@ -248,10 +102,139 @@ def smoke_test(
     return SmokeResult(True, "endpoint answered", body)
 
 
-def pin_previous_config(sagemaker: Any, endpoint: str, config: str) -> None:
-    """Emergency rollback outside Pulumi: point the endpoint back at `config`, keeping its
-    blue/green deployment settings. Pulumi owns the endpoint, so afterwards set `mlops:model`
-    back to the version `config` serves and run `pulumi up`, or the next update undoes this."""
-    sagemaker.update_endpoint(
-        EndpointName=endpoint, EndpointConfigName=config, RetainDeploymentConfig=True
-    )
+class AwsPlatform:
+    """SageMaker model package group and endpoint (boto3)."""
+
+    name = "sagemaker"
+
+    def __init__(
+        self,
+        *,
+        group: str,
+        region: str,
+        account: str,
+        sagemaker: Any,
+        runtime: Any,
+        image: str | None = None,
+        timeout_s: float = 3600,
+        poll_s: float = 30,
+        sleep: Sleep = time.sleep,
+    ):
+        self.group, self.region, self.account, self.image = group, region, account, image
+        self.sm, self.runtime = sagemaker, runtime
+        self.registry = f"model package group {group}"
+        self.waiter = Waiter(timeout_s, poll_s, sleep)
+
+    def _candidate(self, desc: Mapping[str, Any]) -> Candidate:
+        meta = dict(desc.get("CustomerMetadataProperties") or {})
+        return Candidate(
+            version=str(desc["ModelPackageVersion"]),
+            ref=desc["ModelPackageArn"],
+            approved=desc.get("ModelApprovalStatus") == "Approved",
+            lineage={"created": str(desc.get("CreationTime", "")), **meta},
+        )
+
+    def arn(self, version: str) -> str:
+        return (
+            f"arn:aws:sagemaker:{self.region}:{self.account}:model-package/{self.group}/{version}"
+        )
+
+    def newest_approved(self) -> Candidate | None:
+        found = newest_approved(self.sm, self.group)
+        return self.get(str(found.version)) if found else None
+
+    def get(self, version: str) -> Candidate:
+        try:
+            desc = self.sm.describe_model_package(ModelPackageName=self.arn(version))
+        except self.sm.exceptions.ClientError as exc:
+            raise ReleaseError(
+                f"version {version} is not in {self.registry} ({self.region}, account "
+                f"{self.account}): {exc.response['Error'].get('Message', exc)}; list the "
+                "versions with `aws sagemaker list-model-packages --model-package-group-name "
+                f"{self.group}`"
+            ) from exc
+        return self._candidate(desc)
+
+    def wait_healthy(self, outputs: Mapping[str, Any], version: str) -> str:
+        endpoint = outputs.get("endpointName") or ""
+        if not endpoint:
+            raise ReleaseFailed("the stack exports no endpointName after the update")
+        want = self.arn(version)
+
+        def probe() -> str | None:
+            try:
+                desc = self.sm.describe_endpoint(EndpointName=endpoint)
+            except self.sm.exceptions.ClientError as exc:
+                return f"endpoint {endpoint} cannot be described ({exc})"
+            status = desc["EndpointStatus"]
+            if status in ("Failed", "UpdateRollbackFailed", "Deleting"):
+                return f"fatal:endpoint {endpoint} is {status}: {desc.get('FailureReason', '')}"
+            if status != "InService":
+                return f"endpoint {endpoint} is {status}"
+            config = self.sm.describe_endpoint_config(EndpointConfigName=desc["EndpointConfigName"])
+            served = []
+            for variant in config["ProductionVariants"]:
+                model = self.sm.describe_model(ModelName=variant["ModelName"])
+                served.append((model.get("PrimaryContainer") or {}).get("ModelPackageName", ""))
+            if want not in served:
+                return (
+                    f"fatal:endpoint {endpoint} is InService on {served}, not {want} "
+                    "(a rollback alarm fired, or the update did not reach the endpoint)"
+                )
+            return None
+
+        return self.waiter.until(probe, f"endpoint {endpoint}")
+
+    def smoke(self, outputs: Mapping[str, Any], version: str, smoke: SmokeInput) -> str:
+        endpoint = outputs["endpointName"]
+        result = smoke_test(self.runtime, endpoint, smoke.dataframe_split())
+        problem = None if not result.ok else smoke.check(result.body)
+        if not result.ok or problem:
+            raise ReleaseFailed(
+                f"smoke prediction on {endpoint} failed: {problem or result.detail}"
+            )
+        return f"{endpoint} answered {json.dumps(result.body)[:100]}"
+
+    def tag(self, candidate: Candidate, key: str, value: str) -> None:
+        """On the version's metadata (SageMaker does not tag model package versions)."""
+        desc = self.sm.describe_model_package(ModelPackageName=candidate.ref)
+        meta = {**(desc.get("CustomerMetadataProperties") or {}), key: value}
+        self.sm.update_model_package(
+            ModelPackageArn=candidate.ref,
+            ModelApprovalStatus=desc["ModelApprovalStatus"],  # unchanged, stated explicitly
+            CustomerMetadataProperties=meta,
+        )
+
+    def import_version(self, source: Any, candidate: Candidate) -> Candidate:
+        """Re-register the source package in this group: same model data and inference spec
+        (this stack's own image when mlops:image pins one), approved, the source ARN kept."""
+        for summary in self._all_packages():
+            desc = self.sm.describe_model_package(ModelPackageName=summary["ModelPackageArn"])
+            if (desc.get("CustomerMetadataProperties") or {}).get(SOURCE_TAG) == candidate.ref:
+                return self._candidate(desc)  # promoted before: same version, no duplicate
+        src = source.sm.describe_model_package(ModelPackageName=candidate.ref)
+        spec = src["InferenceSpecification"]
+        if self.image:
+            spec = {**spec, "Containers": [{**c, "Image": self.image} for c in spec["Containers"]]}
+        meta = {
+            **(src.get("CustomerMetadataProperties") or {}),
+            SOURCE_TAG: candidate.ref,
+            "mlops.source_version": candidate.version,
+        }
+        arn = self.sm.create_model_package(
+            ModelPackageGroupName=self.group,
+            ModelPackageDescription=f"promoted from {candidate.ref}",
+            InferenceSpecification=spec,
+            ModelApprovalStatus="Approved",
+            CustomerMetadataProperties=meta,
+        )["ModelPackageArn"]
+        return self._candidate(self.sm.describe_model_package(ModelPackageName=arn))
+
+    def _all_packages(self) -> list[dict[str, Any]]:
+        out, kwargs = [], {"ModelPackageGroupName": self.group, "MaxResults": 100}
+        while True:
+            page = self.sm.list_model_packages(**kwargs)
+            out.extend(page.get("ModelPackageSummaryList", []))
+            if not page.get("NextToken"):
+                return out
+            kwargs["NextToken"] = page["NextToken"]

@@ -22,9 +22,11 @@ import gzip
 import json
 import sys
 from collections.abc import Iterator, Mapping
+from io import StringIO
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from pipelines.steps._common import StepError, write_json
@@ -84,10 +86,24 @@ def request_payload(record: Any) -> tuple[str, str] | None:
     return None
 
 
+def parse_request(body: str, content_type: str) -> pd.DataFrame:
+    """A captured request as a DataFrame, parsed by MLflow's scoring-server parsers."""
+    # MLflow's scoring server is imported only when captures are read: the step's CLI and
+    # the drift statistics do not need it.
+    from mlflow.pyfunc.scoring_server import infer_and_parse_data, parse_csv_input
+
+    if content_type.split(";")[0].strip() == "text/csv":
+        return parse_csv_input(StringIO(body))
+    parsed = infer_and_parse_data(json.loads(body))
+    if isinstance(parsed, pd.DataFrame):
+        return parsed
+    if isinstance(parsed, dict):
+        return pd.DataFrame({k: np.asarray(v).ravel() for k, v in parsed.items()})
+    return pd.DataFrame(np.asarray(parsed))
+
+
 def read_captures(root: Path) -> tuple[pd.DataFrame, int]:
     """Every captured request row below `root`, and how many lines could not be read."""
-    from pipelines.loop.monitor import parse_request
-
     frames: list[pd.DataFrame] = []
     unreadable = 0
     for path in capture_files(root):

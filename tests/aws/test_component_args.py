@@ -10,7 +10,7 @@ import pytest
 from components.aws.alerts import AlertsArgs, validate_alerts_args
 from components.aws.artifact_store import ArtifactStoreArgs, validate_artifact_store_args
 from components.aws.budget import StackBudgetArgs, validate_stack_budget_args
-from components.aws.common import ArgsError, aws_cron
+from components.aws.common import aws_cron
 from components.aws.data_drift import DataDriftAlertsArgs, validate_data_drift_alerts_args
 from components.aws.endpoint import (
     ModelEndpoint,
@@ -28,6 +28,7 @@ from components.aws.registry import ContainerRegistryArgs, validate_container_re
 from components.aws.release import ReleaseTriggerArgs, validate_release_trigger_args
 from components.aws.tracking import ExperimentTrackingArgs, validate_experiment_tracking_args
 from components.aws.triggers import ContinuousTrainingArgs, validate_continuous_training_args
+from core.errors import ArgsError
 
 ARN = "arn:aws:kms:eu-west-1:123456789012:key/k"
 REALTIME = ModelEndpointArgs(
@@ -41,6 +42,10 @@ REALTIME = ModelEndpointArgs(
     capture_uri="s3://b/capture",
     subnet_ids=["subnet-1"],
     security_group_ids=["sg-1"],
+    min_instances=2,
+    max_instances=4,
+    strategy="canary",
+    bake_minutes=10,
 )
 SERVERLESS = replace(
     REALTIME,

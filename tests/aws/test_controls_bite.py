@@ -9,8 +9,7 @@ from collections.abc import Callable
 
 import pytest
 
-from mlops.controls import evaluate
-from mlops.plan import Record
+from core.controls import Record, evaluate
 
 
 def _set(path: str, value) -> Callable[[Record], None]:

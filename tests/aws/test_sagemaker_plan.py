@@ -9,9 +9,9 @@ import json
 import pytest
 
 from blueprints import sagemaker
-from components.aws import controls as aws_controls
 from components.aws.pipeline import kit_version
-from mlops.contract import ENDPOINT_CAPABILITIES, OUTPUT_NAMES, Capability
+from core.contract import ENDPOINT_CAPABILITIES, OUTPUT_NAMES, Capability
+from core.controls import aws as aws_controls
 
 ACCOUNT = "123456789012"
 REGION = "eu-west-1"
@@ -99,7 +99,7 @@ def test_dev_waivers_are_exactly_the_tier_relaxations(plan_for):
 
 
 def test_controls_table_is_well_formed_and_documented():
-    from mlops.controls import CHECKS, validate_table
+    from core.controls import CHECKS, validate_table
 
     assert validate_table(aws_controls.CONTROLS) == []
     for c in aws_controls.CONTROLS:

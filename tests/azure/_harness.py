@@ -11,7 +11,8 @@ from pulumi.runtime import settings as pulumi_settings
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
-from mlops.plan import Record, RecordingMocks, RecordingMonitor
+from core.controls import Record
+from mlops.plan import RecordingMocks, RecordingMonitor
 
 
 def record(build: Callable[[], Any], stack: str = "component-test") -> list[Record]:

@@ -12,7 +12,7 @@ import pytest
 import responses
 from azure.core.credentials import AccessToken
 
-from pipelines.release import azure_forwarder as fwd
+from pipelines.services import azure_forwarder as fwd
 
 WS_ID = (
     "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg-contoso-prod/"

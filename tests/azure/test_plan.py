@@ -7,15 +7,15 @@ import json
 import pytest
 
 from blueprints import azureml
-from mlops.contract import ENDPOINT_CAPABILITIES, OUTPUT_NAMES, Capability
-from mlops.controls import all_controls, validate_table
+from core.contract import ENDPOINT_CAPABILITIES, OUTPUT_NAMES, Capability
+from core.controls import all_controls, validate_table
 
 ML = "azure-native:machinelearningservices"
 AZURE_CONTROLS = all_controls("azure")
 
 
 def test_control_table_is_well_formed() -> None:
-    assert AZURE_CONTROLS, "components/azure/controls.py has no rows"
+    assert AZURE_CONTROLS, "core/controls/azure.py has no rows"
     assert validate_table(AZURE_CONTROLS) == []
     assert all(c.platform == "azure" and c.id.startswith("AZ-") for c in AZURE_CONTROLS)
 

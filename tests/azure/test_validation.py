@@ -7,7 +7,6 @@ import dataclasses
 
 import pytest
 
-from components.azure._common import ArgsError
 from components.azure.artifact_store import ArtifactStoreArgs, validate_artifact_store_args
 from components.azure.budget import BudgetArgs, validate_budget_args
 from components.azure.compute import TrainingComputeArgs, validate_compute_args
@@ -23,6 +22,7 @@ from components.azure.pipeline import TrainingPipelineArgs, validate_pipeline_ar
 from components.azure.registry import ContainerRegistryArgs, validate_registry_args
 from components.azure.release_trigger import ReleaseTriggerArgs, validate_release_trigger_args
 from components.azure.workspace import MlWorkspaceArgs, validate_workspace_args
+from core.errors import ArgsError
 
 RG = "rg-test"
 ID = "/subscriptions/s/resourceGroups/rg/providers/X.Y/z/n"

@@ -12,7 +12,7 @@ import pytest
 from botocore.validate import ParamValidator
 
 from components.aws.batch import BatchScoringArgs, validate_batch_scoring_args
-from mlops import controls as controls_mod
+from core import controls as controls_mod
 from pipelines.compilers.sagemaker_batch import BatchJob, validate_batch_job
 
 ACCOUNT, REGION = "123456789012", "eu-west-1"

@@ -13,7 +13,7 @@ from azure.ai.ml import Input, MLClient, Output
 from azure.core.credentials import AccessToken
 
 from components.azure.batch import BatchScoringArgs, invocation_body, validate_batch_scoring_args
-from mlops.plan import MOCK_SUBSCRIPTION
+from mlops.mocks import MOCK_SUBSCRIPTION
 
 ML = "azure-native:machinelearningservices"
 

@@ -13,8 +13,8 @@ import jsonschema
 import pytest
 
 from components.onprem.batch import SCORE_SCRIPT, BatchScoringArgs, validate
-from components.onprem.validation import ArgsError
-from mlops import controls as controls_mod
+from core import controls as controls_mod
+from core.errors import ArgsError
 
 TESTS = Path(__file__).parent.parent
 CRON = "kubernetes:argoproj.io/v1alpha1:CronWorkflow"

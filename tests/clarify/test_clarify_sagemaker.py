@@ -14,8 +14,8 @@ import botocore.session
 import pytest
 from botocore.validate import ParamValidator
 
-from components.aws.controls import CONTROLS
-from mlops.controls import CHECKS
+from core.controls import CHECKS
+from core.controls.aws import CONTROLS
 from pipelines.definition import PipelineSettings
 from pipelines.steps import clarify_config as cc
 

@@ -12,7 +12,7 @@ from mlflow.tracking import MlflowClient
 from pipelines.local import default_tracking_uri
 from pipelines.loop.demo import DemoResult
 from pipelines.loop.monitor import alerts, checks
-from pipelines.loop.release import release_history
+from pipelines.release.local import release_history
 from pipelines.serving.endpoint import Endpoint
 from pipelines.serving.metrics import parse_exposition
 

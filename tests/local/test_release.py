@@ -18,14 +18,14 @@ from typer.testing import CliRunner
 
 from mlops.cli_local import app
 from pipelines.local import default_tracking_uri
-from pipelines.loop.release import (
-    ReleaseRefused,
+from pipelines.loop.traffic import payload
+from pipelines.release import ReleaseError
+from pipelines.release.local import (
     RolloutPlan,
     describe_version,
     release_history,
     release_local,
 )
-from pipelines.loop.traffic import payload
 from pipelines.serving.endpoint import Endpoint, find_endpoint, start_endpoint, state_file
 
 NAME = "local-classifier"
@@ -92,7 +92,7 @@ def test_pending_version_is_refused_and_nothing_changes(
 ) -> None:
     version = _register_copy(demo_workdir, tmp_path, "pending", lambda _p: None, "pending")
     before = len(release_history(demo_workdir))
-    with pytest.raises(ReleaseRefused, match=f"version {version} is pending; approve it"):
+    with pytest.raises(ReleaseError, match=f"version {version} is pending; approve it"):
         release_local(
             workdir=demo_workdir,
             tracking_uri=default_tracking_uri(demo_workdir),

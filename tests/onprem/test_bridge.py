@@ -21,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from pipelines.release.onprem_bridge import BridgeConfig, create_app
+from pipelines.services.onprem_bridge import BridgeConfig, create_app
 
 SECRET = "s3cr3t-hmac-key"
 TOKEN = "ghp_test_token"

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 from blueprints import onprem
-from mlops.contract import ENDPOINT_CAPABILITIES, OUTPUT_NAMES, Capability
-from mlops.controls import all_controls
-from mlops.plan import Plan, Record
+from core.contract import ENDPOINT_CAPABILITIES, OUTPUT_NAMES, Capability
+from core.controls import Record, all_controls
+from mlops.plan import Plan
 
 PlanFor = Callable[..., Plan]
 NETPOL = "kubernetes:networking.k8s.io/v1:NetworkPolicy"

@@ -15,7 +15,8 @@ import jsonschema
 import kubernetes_validate
 import pytest
 
-from mlops.plan import Plan, Record
+from core.controls import Record
+from mlops.plan import Plan
 
 PlanFor = Callable[..., Plan]
 SCHEMAS = Path(__file__).parent / "schemas"

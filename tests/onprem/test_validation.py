@@ -24,8 +24,8 @@ from components.onprem import (
     tracking,
 )
 from components.onprem.images import KIT_IMAGE, PINNED, image, is_pinned
-from components.onprem.validation import ArgsError
 from components.onprem.workload import Peer, labels_from_tags
+from core.errors import ArgsError
 
 PEER = Peer(namespace="mlops-a-dev-platform", app="x")
 NS = "mlops-a-dev-platform"

@@ -60,7 +60,7 @@ def test_approval_follows_the_tier_unless_set() -> None:
 
 
 def test_settings_from_a_real_stack_file() -> None:
-    from mlops.config import load_stack
+    from core.config import load_stack
 
     stack = load_stack("acme-dev")
     settings = pipeline_settings_from_stack(stack)
@@ -72,11 +72,21 @@ def test_settings_from_a_real_stack_file() -> None:
     assert settings.registered_model_name == "acme-classifier"
 
 
-def test_settings_from_a_partial_mapping_keep_defaults() -> None:
-    settings = pipeline_settings_from_stack({"environment": "prod", "gate": {"minimum": 0.8}})
-    assert settings.gate_minimum == 0.8
-    assert settings.approval_mode == "manual"
-    assert settings.gate_metric == PipelineSettings().gate_metric
+def test_settings_follow_the_stack_tier_and_keys() -> None:
+    from core.config import load_stack
+
+    stack = load_stack("acme-prod")
+    settings = pipeline_settings_from_stack(stack)
+    assert settings.approval_mode == "manual" == stack.approval.mode
+    assert settings.gate_metric == stack.gate.metric
+    assert settings.spot is stack.training.spot is False
+
+
+def test_settings_refuse_an_untyped_mapping() -> None:
+    # Typed settings only: a plain mapping (or a renamed field) fails instead of silently
+    # falling back to the pipeline's defaults.
+    with pytest.raises(AttributeError):
+        pipeline_settings_from_stack({"environment": "prod", "gate": {"minimum": 0.8}})
 
 
 @pytest.mark.parametrize(

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from mlops.config import PROJECT_ROOT
+from core.config import PROJECT_ROOT
 
 HERE = Path(__file__).parent
 

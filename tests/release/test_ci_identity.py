@@ -8,12 +8,10 @@ import json
 import pytest
 
 from components.aws import ci_identity as aws_ci
-from components.aws.common import ArgsError as AwsArgsError
 from components.azure import ci_identity as az_ci
-from components.azure._common import ArgsError as AzArgsError
 from components.onprem import ci_identity as k8s_ci
-from components.onprem.validation import ArgsError as K8sArgsError
-from mlops import controls as controls_mod
+from core import controls as controls_mod
+from core.errors import ArgsError
 from tests.conftest import get_plan
 
 
@@ -99,7 +97,7 @@ def test_onprem_service_account_is_namespace_scoped_without_token_secret():
     ],
 )
 def test_aws_ci_controls_fail_a_loose_trust(cid, trust):
-    from mlops.plan import Record
+    from core.controls import Record
 
     doc = json.dumps({"Statement": [{"Effect": "Allow", "Condition": trust}]})
     record = Record(
@@ -120,14 +118,14 @@ def test_aws_ci_controls_fail_a_loose_trust(cid, trust):
 
 
 def test_component_args_are_checked_before_any_resource():
-    with pytest.raises(AwsArgsError, match="repository='nope' is not owner/repo"):
+    with pytest.raises(ArgsError, match="repository='nope' is not owner/repo"):
         aws_ci.CiIdentity(
             "x",
             aws_ci.CiIdentityArgs(
                 prefix="a-dev", repository="nope", account_id="1", region="eu-west-1"
             ),
         )
-    with pytest.raises(AwsArgsError, match="free of wildcards"):
+    with pytest.raises(ArgsError, match="free of wildcards"):
         aws_ci.CiIdentity(
             "x",
             aws_ci.CiIdentityArgs(
@@ -138,7 +136,7 @@ def test_component_args_are_checked_before_any_resource():
                 branch="release/*",
             ),
         )
-    with pytest.raises(AzArgsError, match="repository='' is not owner/repo"):
+    with pytest.raises(ArgsError, match="repository='' is not owner/repo"):
         az_ci.validate_ci_identity_args(
             az_ci.CiIdentityArgs(
                 prefix="c-dev",
@@ -149,7 +147,7 @@ def test_component_args_are_checked_before_any_resource():
                 repository="",
             )
         )
-    with pytest.raises(K8sArgsError, match="namespaces"):
+    with pytest.raises(ArgsError, match="namespaces"):
         k8s_ci.validate(k8s_ci.CiIdentityArgs(prefix="g-dev", home_namespace="p", namespaces=[]))
     assert (
         aws_ci.subject(

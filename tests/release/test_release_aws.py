@@ -13,9 +13,11 @@ import requests
 from moto.server import ThreadedMotoServer
 from typer.testing import CliRunner
 
-from mlops import release as rel
 from mlops.cli_release import app
-from mlops.release_platforms import AwsPlatform
+from mlops.plan import plan_diff
+from pipelines import release as rel
+from pipelines.release import orchestrate
+from pipelines.release.aws import AwsPlatform
 from tests.release.conftest import hook
 
 REGION, ACCOUNT = "eu-west-1", "123456789012"
@@ -113,7 +115,7 @@ def test_release_pins_the_newest_approved_applies_checks_and_records(aws, moto_u
     v2 = register(aws, "Approved")
     register(aws, "PendingManualApproval")  # v3: newer, not approved
     answers(moto_url, {"predictions": [1]})
-    record = rel.release("acme-dev", root=standin.root)
+    record = orchestrate.release("acme-dev", root=standin.root)
     assert (record.outcome, record.version, record.previous) == ("released", "2", None)
     assert record.ref == v2 and record.lineage["data_hash"] == "abc"
     assert standin.stack_config("acme-dev")["mlops:model"] == "2"
@@ -148,11 +150,11 @@ def test_alarm_rollback_on_the_endpoint_pins_the_previous_version_back(
     register(aws, "Approved")
     register(aws, "Approved")
     answers(moto_url, {"predictions": [0]})
-    assert rel.release("acme-dev", version="1", root=standin.root).outcome == "released"
+    assert orchestrate.release("acme-dev", version="1", root=standin.root).outcome == "released"
     monkeypatch.setenv("FAIL_VERSION", "2")
     monkeypatch.setenv("ROLLED_BACK_TO", "1")
     with pytest.raises(rel.ReleaseFailed, match="rolled-back") as failed:
-        rel.release("acme-dev", root=standin.root)
+        orchestrate.release("acme-dev", root=standin.root)
     record = failed.value.record
     assert record.outcome == "rolled-back" and "not arn" in record.reason.replace(
         "not arn:", "not arn"
@@ -172,7 +174,7 @@ def test_failed_smoke_prediction_rolls_back_to_no_model(aws, moto_url, standin):
     register(aws, "Approved")
     answers(moto_url, {"predictions": [7]})  # outside the contract's label domain
     with pytest.raises(rel.ReleaseFailed, match="label domain"):
-        rel.release("acme-dev", root=standin.root)
+        orchestrate.release("acme-dev", root=standin.root)
     assert "mlops:model" not in standin.stack_config("acme-dev")
     cmds = standin.commands()
     rm = cmds.index("config rm mlops:model")
@@ -194,7 +196,7 @@ def test_endpoint_that_never_becomes_healthy_times_out_and_rolls_back(aws, stand
         sleep=naps.append,
     )
     with pytest.raises(rel.ReleaseFailed, match="not healthy after 90 s"):
-        rel.release("acme-dev", root=standin.root, platform=platform)
+        orchestrate.release("acme-dev", root=standin.root, platform=platform)
     assert naps == [30, 30, 30]
     assert "mlops:model" not in standin.stack_config("acme-dev")
 
@@ -286,8 +288,8 @@ def test_cli_release_then_promote_to_prod_with_the_recorded_approval(aws, moto_u
 def test_dry_run_shows_the_change_and_changes_nothing(aws, standin):
     register(aws, "Approved")
     before = (standin.root / "Pulumi.acme-dev.yaml").read_text()
-    result = rel.release("acme-dev", dry_run=True, root=standin.root)
-    assert isinstance(result, rel.DryRun)
+    result = orchestrate.release("acme-dev", dry_run=True, root=standin.root, planner=plan_diff)
+    assert isinstance(result, orchestrate.DryRun)
     assert result.config == {"mlops:model": (None, "1")}
     assert any(name.endswith("-endpoint") for name in result.added), result.added
     assert (standin.root / "Pulumi.acme-dev.yaml").read_text() == before

@@ -13,9 +13,10 @@ from typing import Any
 import pytest
 import responses
 
-from mlops import release as rel
-from mlops.release_platforms import AzurePlatform
+from pipelines import release as rel
 from pipelines.release import azure as az
+from pipelines.release import orchestrate
+from pipelines.release.azure import AzurePlatform
 from tests.azure.test_release import (
     ARM,
     ENDPOINT,
@@ -95,7 +96,9 @@ def test_blue_green_release_keeps_the_stable_side_then_retires_it(ws, standin):
     ws.add_model("4", approval_status="pending")
     ws.add_endpoint({"model-v2": 90, "model-v3": 10}, ["model-v2", "model-v3"])
     standin.seed_outputs({"endpointName": ENDPOINT})
-    record = rel.release("contoso-prod", approval=APPROVAL, root=standin.root, platform=platform())
+    record = orchestrate.release(
+        "contoso-prod", approval=APPROVAL, root=standin.root, platform=platform()
+    )
     assert (record.outcome, record.version, record.previous) == ("released", "3", "2")
     cmds = standin.commands()
     pin = cmds.index("config set mlops:rollout.previousModel 2")
@@ -119,7 +122,9 @@ def test_deployment_that_never_becomes_healthy_is_rolled_back(ws, standin):
     standin.seed_outputs({"endpointName": ENDPOINT})
     naps: list[float] = []
     with pytest.raises(rel.ReleaseFailed, match="model-v3 does not exist yet"):
-        rel.release("contoso-prod", approval=APPROVAL, root=standin.root, platform=platform(naps))
+        orchestrate.release(
+            "contoso-prod", approval=APPROVAL, root=standin.root, platform=platform(naps)
+        )
     assert naps == [30, 30]
     config = standin.stack_config("contoso-prod")
     assert config["mlops:model"] == "2"
@@ -133,7 +138,7 @@ def test_smoke_answer_outside_the_label_domain_rolls_back(ws, standin):
     ws.add_endpoint({"model-v1": 100}, ["model-v1"])
     standin.seed_outputs({"endpointName": ENDPOINT})
     with pytest.raises(rel.ReleaseFailed, match="label domain"):
-        rel.release("contoso-dev", root=standin.root, platform=platform())
+        orchestrate.release("contoso-dev", root=standin.root, platform=platform())
     assert "mlops:model" not in standin.stack_config("contoso-dev")
 
 
@@ -147,7 +152,9 @@ def test_unapproved_archived_and_missing_versions_are_refused(ws, standin):
         ("9", "version 9 is not in model contoso-classifier"),
     ):
         with pytest.raises(rel.ReleaseError, match=message):
-            rel.release("contoso-dev", version=version, root=standin.root, platform=platform())
+            orchestrate.release(
+                "contoso-dev", version=version, root=standin.root, platform=platform()
+            )
     assert not [c for c in standin.commands() if c.startswith(("config set", "up"))]
 
 
@@ -157,7 +164,7 @@ def test_promotion_copies_the_version_with_lineage_then_releases(ws, standin):
     ws.add_endpoint({"model-v2": 100}, ["model-v2", "model-v3"])  # after Pulumi applied 3
     standin.seed_outputs({"endpointName": ENDPOINT})
     source, target = platform(), platform()
-    record = rel.promote(
+    record = orchestrate.promote(
         "contoso-dev",
         "contoso-prod",
         version="1",

@@ -10,8 +10,9 @@ import pytest
 import responses
 from mlflow.tracking import MlflowClient
 
-from mlops import release as rel
-from mlops.release_platforms import MlflowPlatform
+from pipelines import release as rel
+from pipelines.release import orchestrate
+from pipelines.release.mlflow import MlflowPlatform
 
 MODEL = "globex-classifier"
 BASE = "https://globex-dev-model.ml.dev.globex.internal/v2/models/globex-dev-model"
@@ -79,7 +80,7 @@ def test_release_from_the_mlflow_registry_waits_for_ready_and_smoke_tests(
     ready(endpoint, 503, 503, 200)
     naps: list[float] = []
     platform = MlflowPlatform(tracking_uri=uri, model=MODEL, poll_s=10, sleep=naps.append)
-    record = rel.release("globex-dev", root=standin.root, platform=platform)
+    record = orchestrate.release("globex-dev", root=standin.root, platform=platform)
     assert naps == [10, 10]
     assert (record.outcome, record.version, record.ref) == ("released", "2", f"models:/{MODEL}/2")
     assert record.lineage["data_hash"] == "h2"
@@ -97,7 +98,7 @@ def test_a_failed_smoke_prediction_rolls_back(tmp_path, standin, endpoint):
     ready(endpoint, 200, prediction=3)
     standin.seed_outputs({"trackingUri": uri, "endpointUrl": f"{BASE}/infer"})
     with pytest.raises(rel.ReleaseFailed, match="not in the label domain"):
-        rel.release("globex-dev", root=standin.root)
+        orchestrate.release("globex-dev", root=standin.root)
     assert "mlops:model" not in standin.stack_config("globex-dev")
     tags = MlflowClient(tracking_uri=uri, registry_uri=uri).get_model_version(MODEL, "1").tags
     assert tags["mlops.release.globex-dev"].startswith("rolled-back")
@@ -107,9 +108,9 @@ def test_version_not_in_registry_is_refused(tmp_path, standin):
     uri = registry(tmp_path, "dev")
     standin.seed_outputs({"trackingUri": uri})
     with pytest.raises(rel.ReleaseError, match="version 4 is not in MLflow model"):
-        rel.release("globex-dev", version="4", root=standin.root)
+        orchestrate.release("globex-dev", version="4", root=standin.root)
     with pytest.raises(rel.ReleaseError, match="has no approved version"):
-        rel.release("globex-dev", root=standin.root)
+        orchestrate.release("globex-dev", root=standin.root)
     assert not (standin.root / rel.RECORDS).exists()
 
 
@@ -123,14 +124,14 @@ def test_promotion_copies_files_and_lineage_into_the_prod_registry(tmp_path, sta
     source = MlflowPlatform(tracking_uri=dev_uri, model=MODEL)
     target = MlflowPlatform(tracking_uri=prod_uri, model=MODEL)
     with pytest.raises(rel.ReleaseError, match="needs the approval"):
-        rel.promote(
+        orchestrate.promote(
             "globex-dev",
             "globex-prod",
             root=standin.root,
             source_platform=source,
             target_platform=target,
         )
-    record = rel.promote(
+    record = orchestrate.promote(
         "globex-dev",
         "globex-prod",
         approval=rel.Approval("ops-lead", "77"),

@@ -15,8 +15,8 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from core.config import PROJECT_ROOT
 from mlops.cli_release import affected_stacks, app
-from mlops.config import PROJECT_ROOT
 
 GITHUB = sorted((PROJECT_ROOT / ".github" / "workflows").glob("*.yml"))
 AZDO = sorted((PROJECT_ROOT / "azure-pipelines").glob("*.yml"))
@@ -109,7 +109,7 @@ def test_stacks_lists_changed_stacks_for_matrices():
     }
     assert affected_stacks(["components/aws/endpoint.py"], known) == ["acme-dev"]
     assert affected_stacks(["Pulumi.globex-prod.yaml"], known) == ["globex-prod"]
-    assert affected_stacks(["mlops/config.py"], known) == sorted(known)
+    assert affected_stacks(["core/config.py"], known) == sorted(known)
     assert affected_stacks(["docs/releases.md"], known) == []
     out = CliRunner().invoke(app, ["stacks", "--env", "dev", "--json"])
     assert out.exit_code == 0, out.output

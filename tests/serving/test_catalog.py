@@ -19,8 +19,8 @@ from moto import mock_aws
 from typer.testing import CliRunner
 
 from components.azure._common import dashed_name
-from mlops.config import PROJECT_ROOT
-from pipelines.catalog import CatalogSources, build_catalog, last_release, to_html, to_json
+from core.config import PROJECT_ROOT
+from mlops.catalog import CatalogSources, build_catalog, last_release, to_html, to_json
 from pipelines.local import RunResult, default_tracking_uri
 from tests.serving.conftest import register_copy
 

@@ -61,7 +61,7 @@ def test_large_sets_are_subsampled_and_bad_repeats_are_named() -> None:
 
 
 def test_stack_keys_reach_the_pipeline_settings_and_parameters() -> None:
-    from mlops.config import validate_settings
+    from core.config import validate_settings
     from pipelines.definition import parameter_defaults, pipeline_settings_from_stack
 
     stack = validate_settings(

@@ -8,10 +8,9 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-import blueprints
+from core.config import ConfigError, load_stack
+from core.contract import Capability
 from mlops.cli import app
-from mlops.config import ConfigError, load_stack
-from mlops.contract import Capability
 
 runner = CliRunner()
 
@@ -23,8 +22,7 @@ def test_blueprints_lists_every_blueprint_and_capability() -> None:
     assert set(data) == {"sagemaker", "azureml", "onprem"}
     for name, entry in data.items():
         assert set(entry["capabilities"]) == {c.value for c in Capability}
-        if entry["implemented"]:
-            assert all(entry["capabilities"].values()), f"{name} leaves a capability blank"
+        assert all(entry["capabilities"].values()), f"{name} leaves a capability blank"
 
 
 IMAGE = "initech.azurecr.io/mlops-kit:1.0@sha256:" + "ab" * 32
@@ -81,18 +79,37 @@ def test_new_rejects_bad_names_and_writes_nothing(tmp_path) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
-def test_validate_reports_unknown_stack() -> None:
-    result = runner.invoke(app, ["validate", "nope-dev"])
+@pytest.mark.parametrize("command", ["validate", "plan"])
+def test_unknown_stack_is_reported_the_same_way_by_every_command(command: str) -> None:
+    result = runner.invoke(app, [command, "nope-dev"])
     assert result.exit_code == 2
     assert "no stack 'nope-dev'" in result.output
+    assert "acme-dev" in result.output  # the stacks there are
+    assert "mlops new" in result.output
+    assert "Errno" not in result.output
+
+
+def test_new_writes_where_validate_and_plan_read(tmp_path, monkeypatch) -> None:
+    # A project of the user's own: `mlops new` run from a subfolder writes the stack next to
+    # the project's Pulumi.yaml, and `validate` and `plan` find it from there.
+    from core.config import PROJECT_ROOT
+
+    (tmp_path / "Pulumi.yaml").write_text((PROJECT_ROOT / "Pulumi.yaml").read_text())
+    (tmp_path / "sub").mkdir()
+    monkeypatch.chdir(tmp_path / "sub")
+    made = runner.invoke(app, ["new", "initech", "-b", "onprem", "-e", "dev"])
+    assert made.exit_code == 0, made.output
+    assert (tmp_path / "Pulumi.initech-dev.yaml").is_file()
+    assert not (tmp_path / "sub" / "Pulumi.initech-dev.yaml").exists()
+    checked = runner.invoke(app, ["validate", "initech-dev"])
+    assert checked.exit_code == 0, checked.output
+    planned = runner.invoke(app, ["plan", "initech-dev", "--json"])
+    assert planned.exit_code == 0, planned.output[-2000:]
+    assert json.loads(planned.output)["stack"] == "initech-dev"
 
 
 def test_plan_json_is_offline_and_complete() -> None:
     stack = "acme-prod"
-    if not blueprints.get("sagemaker").IMPLEMENTED:
-        result = runner.invoke(app, ["plan", stack])
-        assert result.exit_code == 2 and "not implemented yet" in result.output
-        return
     result = runner.invoke(app, ["plan", stack, "--json"])
     assert result.exit_code == 0, result.output[-2000:]
     data = json.loads(result.output)
@@ -102,8 +119,6 @@ def test_plan_json_is_offline_and_complete() -> None:
 
 
 def test_plan_text_shows_tree_capabilities_controls() -> None:
-    if not blueprints.get("onprem").IMPLEMENTED:
-        return
     result = runner.invoke(app, ["plan", "globex-prod"], terminal_width=200)
     assert result.exit_code == 0, result.output[-2000:]
     assert "offline plan" in result.output

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from mlops.config import (
+from core.config import (
     ConfigError,
     list_stacks,
     load_stack,

@@ -5,29 +5,18 @@ from __future__ import annotations
 
 import pytest
 
-import blueprints
-from mlops.config import ConfigError, list_stacks, load_stack
-from mlops.contract import OUTPUT_NAMES, Capability
+from core.config import ConfigError, list_stacks, load_stack
+from core.contract import OUTPUT_NAMES, Capability
 from mlops.plan import run_plan
 from tests.conftest import get_plan
 
 STACKS = list_stacks()
-
-
-def _implemented(stack: str) -> bool:
-    return blueprints.get(load_stack(stack).blueprint).IMPLEMENTED
-
-
-BUILT = [s for s in STACKS if _implemented(s)]
+BUILT = STACKS
 BUILT_WITHOUT_MODEL = [s for s in BUILT if not load_stack(s).model]
 
 
 @pytest.mark.parametrize("stack", STACKS)
 def test_outputs_are_exactly_the_contract(stack: str) -> None:
-    if not _implemented(stack):
-        with pytest.raises(blueprints.BlueprintNotImplemented, match="not implemented yet"):
-            run_plan(stack)
-        return
     assert tuple(get_plan(stack).outputs) == OUTPUT_NAMES
 
 
@@ -68,7 +57,7 @@ def test_controls_pass(stack: str) -> None:
 
 
 def test_output_names_identical_across_blueprints() -> None:
-    names = {load_stack(s).blueprint: tuple(get_plan(s).outputs) for s in STACKS if _implemented(s)}
+    names = {load_stack(s).blueprint: tuple(get_plan(s).outputs) for s in STACKS}
     assert len(set(names.values())) <= 1, names
 
 
@@ -80,13 +69,6 @@ def test_resources_sit_under_components(stack: str) -> None:
         if r.custom and not r.type.startswith("pulumi:providers:"):
             assert r.parent in by_urn, f"{r.name} ({r.type}) is not inside a component"
             assert not by_urn[r.parent].custom, f"{r.name}: parent {r.parent} is no component"
-
-
-def test_unimplemented_blueprint_creates_nothing(monkeypatch) -> None:
-    module = blueprints.get("onprem")
-    monkeypatch.setattr(module, "IMPLEMENTED", False)
-    with pytest.raises(blueprints.BlueprintNotImplemented, match="issue #5"):
-        run_plan("globex-dev")
 
 
 def test_bad_config_stops_before_any_resource(tmp_path) -> None:

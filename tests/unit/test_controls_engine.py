@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from mlops import controls as c
-from mlops.plan import Record
+from core import controls as c
+from core.controls import Record, engine
 
 
 def rec(type_: str, name: str, inputs: dict, **options) -> Record:
@@ -64,7 +64,7 @@ def test_values_at(obj, path, expected) -> None:
 )
 def test_no_wildcard_grant(statement, ok) -> None:
     doc = json.dumps({"Version": "2012-10-17", "Statement": [statement]})
-    assert c.no_wildcard_grant(doc, None, []) is ok
+    assert engine.no_wildcard_grant(doc, None, []) is ok
 
 
 def test_ref_exists_and_sums_to() -> None:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from core.config import PROJECT_ROOT, StackSettings
+from core.contract import OUTPUT_NAMES
 from mlops import docs
-from mlops.config import PROJECT_ROOT, StackSettings
-from mlops.contract import OUTPUT_NAMES
 
 
 def test_generated_docs_are_not_stale() -> None:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from mlops.config import PROJECT_ROOT
+from core.config import PROJECT_ROOT
 
 DOCKERFILE = (PROJECT_ROOT / "Dockerfile").read_text()
 PYPROJECT = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text())

@@ -7,7 +7,7 @@ import pytest
 import yaml
 from pydantic.alias_generators import to_camel
 
-from mlops.config import (
+from core.config import (
     NAMESPACE,
     PROJECT_ROOT,
     StackSettings,
@@ -72,13 +72,13 @@ def test_injected_defaults_keep_tier_defaults() -> None:
 
 
 def test_secret_keys_are_declared_secret_and_untyped() -> None:
-    from mlops.config import SECRET_KEYS
+    from core.config import SECRET_KEYS
 
     for key in SECRET_KEYS:
         decl = PROJECT["config"][f"{NAMESPACE}:{key}"]
         assert decl.get("secret") is True, key
         # typed + secret would make Pulumi reject the injected empty default as unencrypted;
-        # mlops.config enforces the secret instead
+        # core.config enforces the secret instead
         assert "type" not in decl, key
 
 

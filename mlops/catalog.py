@@ -31,6 +31,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from components.azure._common import dashed_name
+from core.config import ConfigError, list_stacks, load_stack
+from core.names import StackNames
+from pipelines.definition import PipelineSettings, pipeline_settings_from_stack
+from pipelines.local import default_tracking_uri
+from pipelines.loop.monitor import checks
+from pipelines.serving.endpoint import find_endpoint
+
 LINEAGE_KEYS = ("data_hash", "code_version", "pipeline_run_id", "model_hash", "approval_status")
 RELEASE_TIME_KEYS = ("finished", "time", "started", "timestamp", "created")
 
@@ -193,7 +201,6 @@ def sagemaker_entry(entry: CatalogEntry, settings: Any, sources: CatalogSources)
         entry.lineage, entry.metrics, entry.exportable = _facts(tags_by_version[entry.version])
     else:
         entry.status = "no-model"
-    from components.aws.common import StackNames
 
     names = StackNames(settings.prefix)
     alarms = [f"{names.monitoring_schedule}-drift", f"{names.data_drift_rule}-alarm"]
@@ -298,14 +305,10 @@ def onprem_entry(entry: CatalogEntry, settings: Any, sources: CatalogSources) ->
 
 
 def local_entry(entry: CatalogEntry, workdir: Path) -> None:
-    from pipelines.local import default_tracking_uri
-
     uri = default_tracking_uri(workdir)
     entry.source = f"mlflow {uri}"
     entry.last_release = last_release([workdir / "releases"], None)
     try:
-        from pipelines.serving.endpoint import find_endpoint
-
         running = find_endpoint(workdir)
         state = running.state() if running is not None else None
     except Exception:  # noqa: BLE001 - a stale endpoint file reads as not running
@@ -324,7 +327,6 @@ def local_entry(entry: CatalogEntry, workdir: Path) -> None:
         return
     tags = _mlflow_tags(uri, entry.model_name, entry.version)
     entry.lineage, entry.metrics, entry.exportable = _facts(tags)
-    from pipelines.loop.monitor import checks
 
     done = checks(workdir)
     if done:
@@ -343,12 +345,8 @@ def local_entry(entry: CatalogEntry, workdir: Path) -> None:
 
 def _endpoint_name(settings: Any) -> str:
     if settings.blueprint == "sagemaker":
-        from components.aws.common import StackNames
-
         return StackNames(settings.prefix).endpoint
     if settings.blueprint == "azureml":
-        from components.azure._common import dashed_name
-
         return dashed_name("ep", settings.prefix, settings.region, 32)
     return f"{settings.prefix}-model"
 
@@ -362,9 +360,6 @@ READERS: dict[str, Callable[[CatalogEntry, Any, CatalogSources], None]] = {
 
 def build_catalog(sources: CatalogSources) -> list[CatalogEntry]:
     """Every stack's endpoint(s), then `local`; errors are kept per entry."""
-    from mlops.config import ConfigError, list_stacks, load_stack
-    from pipelines.definition import pipeline_settings_from_stack
-
     entries: list[CatalogEntry] = []
     for stack in sources.stacks or tuple(list_stacks(sources.root)):
         try:
@@ -387,8 +382,6 @@ def build_catalog(sources: CatalogSources) -> list[CatalogEntry]:
             entry.status, entry.error = "error", f"{type(exc).__name__}: {exc}"
         entries.append(entry)
     if sources.local_workdir is not None and (sources.local_workdir / "mlflow").is_dir():
-        from pipelines.definition import PipelineSettings
-
         entry = CatalogEntry(
             "local", "local", "dev", "", PipelineSettings(client="local").registered_model_name
         )

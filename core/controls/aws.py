@@ -1,10 +1,10 @@
-"""Controls for the aws platform (rows of the controls table; see mlops/controls.py).
+"""Controls for the aws platform (rows of the controls table; see core/controls/__init__.py).
 
 Paths are the engine's camelCase input names. Where a control needs "every bucket has X",
 it is written from the bucket's side with `ref_exists` (the bucket's name must be named by an
 X resource), and the value of X is checked by its own row."""
 
-from mlops.controls import Control
+from core.controls.engine import Control
 
 BUCKET = "aws:s3/bucket:Bucket"
 PAB = "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"

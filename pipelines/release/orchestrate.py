@@ -10,7 +10,7 @@ Everything that can be refused (unknown stack, no approved version, a version no
 registry, a prod target without a recorded approval) is refused before the first change, with
 `ReleaseError`. A release that was attempted and undone raises `ReleaseFailed` after the
 rollback and the record are written. Platform specifics (registries, health, smoke, tags,
-copies) live in `mlops.release_platforms`; this module only orchestrates.
+copies) live in `aws`, `azure` and `mlflow` beside it; this module only orchestrates.
 
 Records: one JSON line per attempt, appended to `.mlops/releases/releases.jsonl` (gitignored;
 CI uploads it as an artifact), and a tag on the registry version where the registry has tags.
@@ -18,91 +18,35 @@ CI uploads it as an artifact), and a tag on the registry version where the regis
 
 from __future__ import annotations
 
-import getpass
-import json
-import os
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
-from mlops.config import PROJECT_ROOT, ConfigError, StackSettings, load_stack
+from core.config import PROJECT_ROOT, ConfigError, StackSettings, load_stack
+from pipelines.release import (
+    MODEL_KEY,
+    PREVIOUS_KEY,
+    RECORDS,
+    Approval,
+    Candidate,
+    Platform,
+    ReleaseError,
+    ReleaseFailed,
+    ReleaseRecord,
+    Say,
+    SmokeInput,
+    StackDriver,
+    _now,
+    _short,
+    append_record,
+    ci_context,
+)
+from pipelines.release.platforms import platform_for
 
-MODEL_KEY = "mlops:model"
-PREVIOUS_KEY = "mlops:rollout.previousModel"
-RECORDS = Path(".mlops/releases/releases.jsonl")
-
-Say = Callable[[str], None]
-
-
-class ReleaseError(RuntimeError):
-    """The release cannot start; nothing was changed. The message says what to do."""
-
-
-class ReleaseFailed(RuntimeError):
-    """The release was attempted and undone (or could not be undone); see `record`."""
-
-    def __init__(self, message: str, record: ReleaseRecord | None = None):
-        super().__init__(message)
-        self.record = record
-
-
-@dataclass(frozen=True)
-class Candidate:
-    """One registry version that may be released."""
-
-    version: str
-    ref: str
-    """Registry id of the version: model package ARN, Azure ML asset id, models:/ URI."""
-    approved: bool
-    lineage: Mapping[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Approval:
-    """The approval CI recorded for a protected environment (GitHub environment reviewers,
-    an Azure DevOps environment check)."""
-
-    approver: str
-    run_id: str
-
-    @classmethod
-    def of(cls, approver: str | None, run_id: str | None) -> Approval | None:
-        return cls(approver, run_id) if approver and run_id else None
-
-
-class Platform(Protocol):
-    """What a registry and endpoint must answer (mlops.release_platforms implements it)."""
-
-    name: str
-    registry: str
-
-    def newest_approved(self) -> Candidate | None: ...
-
-    def get(self, version: str) -> Candidate: ...
-
-    def wait_healthy(self, outputs: Mapping[str, Any], version: str) -> str: ...
-
-    def smoke(self, outputs: Mapping[str, Any], version: str, smoke: SmokeInput) -> str: ...
-
-    def tag(self, candidate: Candidate, key: str, value: str) -> None: ...
-
-    def import_version(self, source: Platform, candidate: Candidate) -> Candidate: ...
-
-
-class StackDriver(Protocol):
-    """Pulumi stack operations (AutomationDriver in production)."""
-
-    def outputs(self) -> dict[str, Any]: ...
-
-    def get(self, key: str, *, path: bool = False) -> str | None: ...
-
-    def set(self, key: str, value: str, *, path: bool = False) -> None: ...
-
-    def remove(self, key: str, *, path: bool = False) -> None: ...
-
-    def up(self, say: Say) -> dict[str, Any]: ...
+Planner = Callable[[str, Path, Mapping[str, Any]], tuple[list[str], list[str], list[str]]]
+"""The offline plan's diff under config overrides: (added, removed, changed) resource names.
+`mlops.plan.plan_diff` in the CLI; a dry run without one lists no resources."""
 
 
 class AutomationDriver:
@@ -150,133 +94,6 @@ class AutomationDriver:
         return {k: v.value for k, v in result.outputs.items()}
 
 
-def _short(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    return text[-400:]
-
-
-@dataclass(frozen=True)
-class SmokeInput:
-    """One prediction request built from the data contract: every feature at the middle of
-    its allowed range, and the label values an answer may take."""
-
-    columns: list[str]
-    row: list[float]
-    domain: list[Any]
-
-    @classmethod
-    def from_contract(cls, ref: str | Path | None = None) -> SmokeInput:
-        from pipelines.steps._common import feature_columns, load_contract
-
-        contract = load_contract(ref)
-        columns = feature_columns(contract)
-        row = []
-        for name in columns:
-            rule = contract["columns"][name]
-            lo, hi = rule.get("min"), rule.get("max")
-            row.append(round((lo + hi) / 2, 6) if lo is not None and hi is not None else 0.0)
-        return cls(columns, row, list(contract["label"].get("domain") or []))
-
-    def dataframe_split(self) -> dict[str, Any]:
-        """MLflow scoring server / SageMaker MLflow container body."""
-        return {"dataframe_split": {"columns": self.columns, "data": [self.row]}}
-
-    def input_data(self) -> dict[str, Any]:
-        """Azure ML MLflow online deployment body."""
-        return {"input_data": {"columns": self.columns, "index": [0], "data": [self.row]}}
-
-    def open_inference(self) -> dict[str, Any]:
-        """KServe v2 (open inference protocol) body: one named input per column."""
-        return {
-            "inputs": [
-                {"name": c, "shape": [1], "datatype": "FP64", "data": [v]}
-                for c, v in zip(self.columns, self.row, strict=True)
-            ]
-        }
-
-    def check(self, predictions: Any) -> str | None:
-        """None when `predictions` holds exactly one value of the label domain."""
-        if isinstance(predictions, Mapping):
-            predictions = predictions.get("predictions", predictions.get("outputs"))
-        if isinstance(predictions, list) and predictions and isinstance(predictions[0], Mapping):
-            predictions = predictions[0].get("data")  # open inference output tensor
-        if not isinstance(predictions, list) or len(predictions) != 1:
-            return f"expected one prediction, got {str(predictions)[:200]}"
-        value = predictions[0]
-        if self.domain and value not in self.domain:
-            return f"prediction {value!r} is not in the label domain {self.domain}"
-        return None
-
-
-@dataclass
-class ReleaseRecord:
-    """One release attempt, as appended to releases.jsonl."""
-
-    stack: str
-    platform: str
-    version: str
-    previous: str | None
-    outcome: str = "started"
-    """released, unchanged, rolled-back, rollback-failed."""
-    reason: str = ""
-    ref: str = ""
-    registry: str = ""
-    lineage: dict[str, Any] = field(default_factory=dict)
-    promoted_from: dict[str, Any] = field(default_factory=dict)
-    approval: dict[str, str] = field(default_factory=dict)
-    actor: str = ""
-    run: str = ""
-    commit: str = ""
-    steps: list[dict[str, Any]] = field(default_factory=list)
-    started: str = ""
-    finished: str = ""
-
-    def step(self, name: str, ok: bool, detail: str = "") -> None:
-        self.steps.append({"step": name, "ok": ok, "detail": detail, "at": _now()})
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
-
-
-def ci_context(env: Mapping[str, str] | None = None) -> dict[str, str]:
-    """Who and which run: GitHub Actions, Azure DevOps, or the local user."""
-    env = os.environ if env is None else env
-    if env.get("GITHUB_ACTIONS") == "true":
-        server = env.get("GITHUB_SERVER_URL", "https://github.com")
-        repo, run_id = env.get("GITHUB_REPOSITORY", ""), env.get("GITHUB_RUN_ID", "")
-        run = f"{server}/{repo}/actions/runs/{run_id}"
-        return {
-            "actor": env.get("GITHUB_ACTOR", ""),
-            "run": run,
-            "commit": env.get("GITHUB_SHA", ""),
-        }
-    if env.get("TF_BUILD") == "True":
-        return {
-            "actor": env.get("BUILD_REQUESTEDFOR", ""),
-            "run": f"{env.get('SYSTEM_COLLECTIONURI', '')}{env.get('SYSTEM_TEAMPROJECT', '')}"
-            f"/_build/results?buildId={env.get('BUILD_BUILDID', '')}",
-            "commit": env.get("BUILD_SOURCEVERSION", ""),
-        }
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):
-        user = "unknown"
-    return {"actor": user, "run": "local", "commit": ""}
-
-
-def append_record(record: ReleaseRecord, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a", encoding="utf-8") as out:
-        out.write(json.dumps(asdict(record), default=str, sort_keys=True) + "\n")
-
-
-def read_records(path: Path) -> list[dict[str, Any]]:
-    if not path.is_file():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-
-
 def load(stack: str, root: Path) -> StackSettings:
     """The validated stack, or ReleaseError (unknown stack, bad config)."""
     try:
@@ -311,20 +128,6 @@ def _blue_green(settings: StackSettings, previous: str | None) -> bool:
     )
 
 
-def plan_diff(stack: str, root: Path, overrides: Mapping[str, Any]) -> tuple[list, list, list]:
-    """Resources the offline plan adds, removes and changes under `overrides`."""
-    from mlops.plan import run_plan
-
-    before = {r.urn: r.inputs for r in run_plan(stack, root=root).records}
-    after = {r.urn: r.inputs for r in run_plan(stack, root=root, overrides=dict(overrides)).records}
-    short = lambda urn: urn.rsplit("::", 1)[-1]  # noqa: E731
-    return (
-        sorted(short(u) for u in after.keys() - before.keys()),
-        sorted(short(u) for u in before.keys() - after.keys()),
-        sorted(short(u) for u in after.keys() & before.keys() if after[u] != before[u]),
-    )
-
-
 def resolve(platform: Platform, version: str | None) -> Candidate:
     """The version to release: `version` (must exist and be approved) or the newest approved."""
     if version is None:
@@ -356,6 +159,7 @@ def release(
     records: Path | None = None,
     smoke: SmokeInput | None = None,
     promoted_from: Mapping[str, Any] | None = None,
+    planner: Planner | None = None,
     say: Say = lambda _m: None,
 ) -> ReleaseRecord | DryRun:
     """Release `version` (default: the newest approved) on `stack`. See the module doc."""
@@ -371,8 +175,6 @@ def release(
     driver = driver or AutomationDriver(stack, root)
     outputs = driver.outputs()
     if platform is None:
-        from mlops.release_platforms import platform_for
-
         platform = platform_for(settings, outputs)
     candidate = resolve(platform, version)
     previous = driver.get(MODEL_KEY) or settings.model
@@ -388,9 +190,8 @@ def release(
                 **settings.rollout.model_dump(by_alias=True, exclude_none=True),
                 "previousModel": previous,
             }
-        added, removed, changed = (
-            plan_diff(stack, root, overrides) if previous != candidate.version else ([], [], [])
-        )
+        unchanged = previous == candidate.version or planner is None
+        added, removed, changed = ([], [], []) if unchanged else planner(stack, root, overrides)
         return DryRun(stack, candidate.version, previous, config, added, removed, changed)
 
     ctx = ci_context()
@@ -513,8 +314,6 @@ def promote(
         )
     driver = target_driver or AutomationDriver(target, root)
     if source_platform is None or target_platform is None:
-        from mlops.release_platforms import platform_for
-
         if source_outputs is None:
             source_outputs = AutomationDriver(source, root).outputs()
         source_platform = source_platform or platform_for(src, source_outputs)

@@ -1,4 +1,4 @@
-"""Controls for the kubernetes platform (rows of the controls table; see mlops/controls.py).
+"""Controls for the kubernetes platform (rows of the controls table; see core/controls/__init__.py).
 
 Property paths are dotted, so label keys that contain dots (`pod-security.kubernetes.io/...`)
 cannot be addressed by value; those rows check the key and the tests check the value. The
@@ -7,7 +7,7 @@ workload kind is held to the same container hardening."""
 
 from __future__ import annotations
 
-from mlops.controls import Control
+from core.controls.engine import Control
 
 P = "kubernetes"
 NS = "kubernetes:core/v1:Namespace"

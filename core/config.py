@@ -14,7 +14,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -90,10 +90,15 @@ class EndpointSettings(_Model):
 
 
 RollbackAlarm = Literal["errors5xx", "latency", "invocationErrors"]
+ROLLBACK_ALARMS: tuple[str, ...] = get_args(RollbackAlarm)
+"""Alarms that can roll a release back, on every platform."""
+Strategy = Literal["all-at-once", "canary", "linear"]
+STRATEGIES: tuple[str, ...] = get_args(Strategy)
+"""How traffic moves to a new model version, on every platform."""
 
 
 class RolloutSettings(_Model):
-    strategy: Literal["all-at-once", "canary", "linear"] = "all-at-once"
+    strategy: Strategy = "all-at-once"
     """How traffic moves to a new model version."""
     traffic_step_percent: int = Field(10, ge=1, le=50)
     """Canary share, or the size of each linear step, in percent of traffic."""
@@ -101,7 +106,7 @@ class RolloutSettings(_Model):
     """Minutes each step is watched before traffic moves on."""
     auto_rollback: bool = True
     """Roll back automatically when a rollback alarm fires during the rollout."""
-    alarms: tuple[RollbackAlarm, ...] = ("errors5xx", "latency", "invocationErrors")
+    alarms: tuple[RollbackAlarm, ...] = get_args(RollbackAlarm)
     """Alarms that roll a release back."""
     latency_threshold_ms: int = Field(500, ge=1, le=60_000)
     """Model latency (p99, ms) above which the latency alarm fires."""
@@ -470,13 +475,17 @@ def _describe(err: dict[str, Any], key: str, stack: str) -> tuple[str, str]:
     return err["msg"][0].lower() + err["msg"][1:], _fix_for(key, stack)
 
 
+def is_cron(expr: Any) -> bool:
+    """A 5-field cron expression (minute hour day month weekday) of numbers, ranges, lists,
+    steps and `*`: the form every platform's scheduler accepts."""
+    fields = expr.split() if isinstance(expr, str) else []
+    return len(fields) == 5 and all(_CRON_FIELD.match(f) for f in fields)
+
+
 def _cron_problem(expr: Any) -> str | None:
-    if not isinstance(expr, str):
+    if not isinstance(expr, str) or is_cron(expr):
         return None
-    fields = expr.split()
-    if len(fields) != 5 or not all(_CRON_FIELD.match(f) for f in fields):
-        return "is not a 5-field cron expression (minute hour day month weekday)"
-    return None
+    return "is not a 5-field cron expression (minute hour day month weekday)"
 
 
 def _get(raw: Mapping[str, Any], path: str, default: Any = _UNSET) -> Any:
@@ -659,8 +668,32 @@ def validate_settings(
     return settings
 
 
+def project_root(start: Path | None = None) -> Path:
+    """The Pulumi project the commands work on: the nearest folder at or above `start` (the
+    working directory) that holds a `Pulumi.yaml`, else the kit's own folder. `mlops new`
+    writes stack files there and every other command reads them from there."""
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / "Pulumi.yaml").is_file():
+            return folder
+    return PROJECT_ROOT
+
+
 def stack_file(stack: str, root: Path = PROJECT_ROOT) -> Path:
+    """Where the stack file of `stack` is (or would be) in the project at `root`."""
     return root / f"Pulumi.{stack}.yaml"
+
+
+def existing_stack_file(stack: str, root: Path = PROJECT_ROOT) -> Path:
+    """The stack file of `stack`; FileNotFoundError naming the stacks there are otherwise."""
+    path = stack_file(stack, root)
+    if not path.exists():
+        known = ", ".join(list_stacks(root)) or "none"
+        raise FileNotFoundError(
+            f"no stack {stack!r}: {path.name} does not exist in {root} (stacks: {known}); "
+            f"create it with `mlops new CLIENT --blueprint B --env E`"
+        )
+    return path
 
 
 def read_stack_file(path: Path) -> tuple[dict[str, Any], set[str]]:
@@ -707,14 +740,7 @@ def list_stacks(root: Path = PROJECT_ROOT) -> list[str]:
 def load_stack(stack: str, root: Path = PROJECT_ROOT) -> StackSettings:
     """Read and validate `Pulumi.<stack>.yaml`. Raises FileNotFoundError naming the stacks
     there are, or ConfigError."""
-    path = stack_file(stack, root)
-    if not path.exists():
-        known = ", ".join(list_stacks(root)) or "none"
-        raise FileNotFoundError(
-            f"no stack {stack!r}: {path.name} does not exist in {root} (stacks: {known}); "
-            f"create it with `mlops new CLIENT --blueprint B --env E`"
-        )
-    values, secrets = read_stack_file(path)
+    values, secrets = read_stack_file(existing_stack_file(stack, root))
     return validate_settings(apply_project_defaults(values, root), secrets, stack=stack)
 
 
@@ -752,3 +778,10 @@ def tier_config(client: str, blueprint: str, environment: str) -> dict[str, Any]
     if blueprint == "onprem":
         config[f"{NAMESPACE}:kubernetes"] = dumped["kubernetes"]
     return config
+
+
+# The schema's own defaults, for the component arguments that mirror a config key: a
+# component's default is the config's, so a programmatic user gets what a stack file would.
+ENDPOINT_DEFAULTS = EndpointSettings()
+ROLLOUT_DEFAULTS = RolloutSettings()
+STORE_DEFAULTS = StoreSettings()

@@ -1,8 +1,8 @@
-"""Controls for the azure platform (rows of the controls table; see mlops/controls.py).
+"""Controls for the azure platform (rows of the controls table; see core/controls/__init__.py).
 
 Property paths are the engine's camelCase input names of pulumi-azure-native resources."""
 
-from mlops.controls import Control
+from core.controls.engine import Control
 
 _ML = "azure-native:machinelearningservices"
 _TRAFFIC = "properties.template.resources[0]"

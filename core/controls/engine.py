@@ -10,21 +10,40 @@ this module holds the checks, the evaluator, and the union of the rows. The same
 
 from __future__ import annotations
 
-import importlib
 import json
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
-
-if TYPE_CHECKING:
-    from mlops.plan import Record
+from typing import Any, Literal
 
 PLATFORMS = ("aws", "azure", "kubernetes")
 PLATFORM_OF_BLUEPRINT = {"sagemaker": "aws", "azureml": "azure", "onprem": "kubernetes"}
-# The folder under components/ that holds each platform's components, controls and mocks.
-COMPONENT_DIR = {"aws": "aws", "azure": "azure", "kubernetes": "onprem"}
 Status = Literal["pass", "fail", "n/a", "waived", "suppressed"]
+
+
+@dataclass
+class Record:
+    """One resource the program registered."""
+
+    urn: str
+    type: str
+    name: str
+    parent: str
+    custom: bool
+    inputs: dict[str, Any]
+    outputs: dict[str, Any]
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "urn": self.urn,
+            "type": self.type,
+            "name": self.name,
+            "parent": self.parent,
+            "custom": self.custom,
+            "options": self.options,
+            "inputs": self.inputs,
+        }
 
 
 @dataclass(frozen=True)
@@ -205,16 +224,6 @@ def describe(control: Control) -> str:
     return CHECK_DESCRIPTIONS[control.check].format(e=control.expected)
 
 
-def all_controls(platform: str | None = None) -> tuple[Control, ...]:
-    """The whole table (or one platform's rows), from `components/<platform>/controls.py`."""
-    rows: list[Control] = []
-    for name in PLATFORMS:
-        if platform and name != platform:
-            continue
-        rows.extend(importlib.import_module(f"components.{COMPONENT_DIR[name]}.controls").CONTROLS)
-    return tuple(rows)
-
-
 def validate_table(rows: Iterable[Control]) -> list[str]:
     """Problems with the table itself: duplicate ids, unknown checks, bad platforms."""
     problems: list[str] = []
@@ -230,54 +239,3 @@ def validate_table(rows: Iterable[Control]) -> list[str]:
         if not re.match(r"^[A-Z0-9]+(-[A-Z0-9]+)+$", c.id):
             problems.append(f"{c.id}: id is not of the form AWS-S3-01")
     return problems
-
-
-def _value_of(record: Record, path: str) -> list[Any]:
-    if path.startswith("$opts."):
-        return [record.options.get(path.removeprefix("$opts."), MISSING)]
-    return values_at(record.inputs, path)
-
-
-def evaluate(
-    records: list[Record],
-    *,
-    platform: str,
-    environment: str,
-    suppressions: Mapping[str, str] | None = None,
-) -> list[Finding]:
-    """Evaluate every control of `platform` against the recorded resources."""
-    suppressions = suppressions or {}
-    findings: list[Finding] = []
-    for control in all_controls(platform):
-        targets = [
-            r
-            for r in records
-            if r.custom
-            and (control.resource_type in ("*", r.type))
-            and (control.when is None or control.when[1] in _value_of(r, control.when[0]))
-        ]
-        finding = Finding(control, "n/a", resources=[r.name for r in targets])
-        if not targets:
-            finding.note = f"no {control.resource_type} in this stack"
-            findings.append(finding)
-            continue
-        check = CHECKS[control.check]
-        for r in targets:
-            bad = [
-                v
-                for v in _value_of(r, control.property_path)
-                if not check(v, control.expected, records)
-            ]
-            if bad:
-                shown = ["<unset>" if v is MISSING else v for v in bad]
-                finding.failures.append(f"{r.name}: {control.property_path}={shown[0]!r}")
-        if not finding.failures:
-            finding.status = "pass"
-        elif control.id in suppressions:
-            finding.status, finding.note = "suppressed", suppressions[control.id]
-        elif environment == "dev" and control.dev_exception:
-            finding.status, finding.note = "waived", f"dev exception: {control.dev_exception}"
-        else:
-            finding.status = "fail"
-        findings.append(finding)
-    return findings

@@ -7,7 +7,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from mlops.plan import MOCK_SUBSCRIPTION, MOCK_TENANT
+from mlops.mocks import MOCK_SUBSCRIPTION, MOCK_TENANT
 
 # Pulumi type -> (ARM provider/type path, input holding the name, parent path template)
 _ARM: dict[str, tuple[str, str]] = {

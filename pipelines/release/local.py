@@ -28,6 +28,8 @@ from typing import Any
 
 import requests
 
+from core.config import STRATEGIES
+from pipelines.release import ReleaseError
 from pipelines.serving.endpoint import Endpoint, EndpointError, find_endpoint, start_endpoint
 
 LINEAGE_TAGS = (
@@ -38,7 +40,6 @@ LINEAGE_TAGS = (
     "model_hash",
     "approval_status",
 )
-STRATEGIES = ("all-at-once", "canary", "linear")
 
 
 @dataclass(frozen=True)
@@ -113,10 +114,6 @@ class ReleaseRecord:
     endpoint: str = ""
 
 
-class ReleaseRefused(RuntimeError):
-    """The version cannot be released (unknown, not approved); nothing was changed."""
-
-
 def releases_file(workdir: Path) -> Path:
     return Path(workdir) / "releases" / "releases.jsonl"
 
@@ -153,7 +150,7 @@ def describe_version(tracking_uri: str, model_name: str, version: str) -> dict[s
     try:
         found = client.get_model_version(model_name, version)
     except MlflowException as exc:
-        raise ReleaseRefused(
+        raise ReleaseError(
             f"{model_name} version {version} is not in the registry at "
             f"{tracking_uri}; run the pipeline first (`mlops pipeline run`)"
         ) from exc
@@ -245,7 +242,7 @@ def release_local(
     """Release `version` (default: the approved champion) to the local endpoint.
 
     Starts a detached endpoint on `port` when none runs under `workdir`. Raises
-    ReleaseRefused when there is nothing to release; returns the record otherwise."""
+    ReleaseError when there is nothing to release; returns the record otherwise."""
     say = say or (lambda _msg: None)
     plan = plan or RolloutPlan()
     workdir = Path(workdir).resolve()
@@ -253,14 +250,14 @@ def release_local(
     if version is None:
         version = approved_version(tracking_uri, model_name)
         if version is None:
-            raise ReleaseRefused(
+            raise ReleaseError(
                 f"{model_name} has no approved version (no 'champion' alias "
                 "with approval_status=approved); run the pipeline, or approve "
                 "a version"
             )
     info = describe_version(tracking_uri, model_name, version)
     if info["lineage"].get("approval_status") != "approved":
-        raise ReleaseRefused(
+        raise ReleaseError(
             f"{model_name} version {version} is "
             f"{info['lineage'].get('approval_status') or 'not approved'}; "
             "approve it before releasing it"

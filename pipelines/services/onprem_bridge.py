@@ -13,10 +13,10 @@ version gets the approval alias (`champion`). The bridge
 
 It runs in the cluster as an ASGI app (Starlette on uvicorn):
 
-    uvicorn pipelines.release.onprem_bridge:app --host 0.0.0.0 --port 8080
+    uvicorn pipelines.services.onprem_bridge:app --host 0.0.0.0 --port 8080
 
 configured by environment variables (see `BridgeConfig.from_env`). `python -m
-pipelines.release.onprem_bridge register ...` creates or updates the MLflow webhook that
+pipelines.services.onprem_bridge register ...` creates or updates the MLflow webhook that
 points at the bridge (run once per deployment by a Kubernetes Job).
 """
 
@@ -290,7 +290,7 @@ def register_webhook(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m pipelines.release.onprem_bridge")
+    parser = argparse.ArgumentParser(prog="python -m pipelines.services.onprem_bridge")
     sub = parser.add_subparsers(dest="command", required=True)
     reg = sub.add_parser("register", help="create or update the MLflow webhook")
     reg.add_argument("--name", required=True)

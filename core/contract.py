@@ -112,5 +112,5 @@ def check_outputs(blueprint: str, outputs: dict[str, object]) -> None:
     if missing or extra:
         raise ContractError(
             f"blueprint {blueprint!r} breaks the stack contract: missing outputs {missing}, "
-            f"unexpected outputs {extra}; export exactly the names in mlops/contract.py"
+            f"unexpected outputs {extra}; export exactly the names in core/contract.py"
         )

@@ -1,0 +1,113 @@
+"""Controls as data: one table of security and reliability controls, evaluated against the
+resources an offline plan recorded.
+
+Each row names a platform, a Pulumi resource type, a property path in that resource's inputs
+(or `$opts.protect` / `$opts.retainOnDelete` for resource options), the check that enforces it
+and the expected value. The rows live with their platform in `core/controls/<platform>.py`;
+`core.controls.engine` holds the row type and the checks; this package holds the union of the
+rows and the evaluator. The same table drives `mlops plan`, the test suite and
+`docs/controls.md`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from core.controls import aws, azure, kubernetes
+from core.controls.engine import (
+    CHECK_DESCRIPTIONS,
+    CHECKS,
+    MISSING,
+    PLATFORM_OF_BLUEPRINT,
+    PLATFORMS,
+    Control,
+    Finding,
+    Record,
+    Status,
+    describe,
+    validate_table,
+    values_at,
+)
+
+__all__ = [
+    "CHECKS",
+    "CHECK_DESCRIPTIONS",
+    "MISSING",
+    "PLATFORMS",
+    "PLATFORM_OF_BLUEPRINT",
+    "TABLES",
+    "Control",
+    "Finding",
+    "Record",
+    "Status",
+    "all_controls",
+    "describe",
+    "evaluate",
+    "validate_table",
+    "values_at",
+]
+
+TABLES: Mapping[str, tuple[Control, ...]] = {
+    "aws": tuple(aws.CONTROLS),
+    "azure": tuple(azure.CONTROLS),
+    "kubernetes": tuple(kubernetes.CONTROLS),
+}
+
+
+def all_controls(platform: str | None = None) -> tuple[Control, ...]:
+    """The whole table (or one platform's rows), from `core/controls/<platform>.py`."""
+    if platform is None:
+        return tuple(row for name in PLATFORMS for row in TABLES[name])
+    return TABLES[platform]
+
+
+def _value_of(record: Record, path: str) -> list[Any]:
+    if path.startswith("$opts."):
+        return [record.options.get(path.removeprefix("$opts."), MISSING)]
+    return values_at(record.inputs, path)
+
+
+def evaluate(
+    records: list[Record],
+    *,
+    platform: str,
+    environment: str,
+    suppressions: Mapping[str, str] | None = None,
+) -> list[Finding]:
+    """Evaluate every control of `platform` against the recorded resources."""
+    suppressions = suppressions or {}
+    findings: list[Finding] = []
+    for control in all_controls(platform):
+        targets = [
+            r
+            for r in records
+            if r.custom
+            and (control.resource_type in ("*", r.type))
+            and (control.when is None or control.when[1] in _value_of(r, control.when[0]))
+        ]
+        finding = Finding(control, "n/a", resources=[r.name for r in targets])
+        if not targets:
+            finding.note = f"no {control.resource_type} in this stack"
+            findings.append(finding)
+            continue
+        check = CHECKS[control.check]
+        for r in targets:
+            bad = [
+                v
+                for v in _value_of(r, control.property_path)
+                if not check(v, control.expected, records)
+            ]
+            if bad:
+                shown = ["<unset>" if v is MISSING else v for v in bad]
+                finding.failures.append(f"{r.name}: {control.property_path}={shown[0]!r}")
+        if not finding.failures:
+            finding.status = "pass"
+        elif control.id in suppressions:
+            finding.status, finding.note = "suppressed", suppressions[control.id]
+        elif environment == "dev" and control.dev_exception:
+            finding.status, finding.note = "waived", f"dev exception: {control.dev_exception}"
+        else:
+            finding.status = "fail"
+        findings.append(finding)
+    return findings

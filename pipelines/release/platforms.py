@@ -1,0 +1,55 @@
+"""`platform_for`: the real registry and endpoint clients of a stack, from its deployed outputs
+and the CI's credentials. Clients come in through the platforms' constructors, so the tests
+pass moto's boto3, an `MLClient` with intercepted HTTP and a sqlite MLflow registry instead.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from core.config import StackSettings
+from core.names import StackNames
+from pipelines.release import Platform, ReleaseError, model_name
+from pipelines.release.mlflow import MlflowPlatform
+
+
+def platform_for(settings: StackSettings, outputs: Mapping[str, Any]) -> Platform:
+    """The real clients for a stack, from its deployed outputs and the CI's credentials."""
+    name = model_name(settings)
+    if settings.blueprint == "sagemaker":
+        # boto3 and azure-ai-ml are imported only for the platform a stack uses: an Azure
+        # release does not pay for botocore's models, nor an AWS one for azure-ai-ml.
+        import boto3
+
+        from pipelines.release.aws import AwsPlatform
+
+        session = boto3.session.Session(region_name=settings.region)
+        account = session.client("sts").get_caller_identity()["Account"]
+        return AwsPlatform(
+            group=StackNames(settings.prefix).model_package_group,
+            region=settings.region,
+            account=account,
+            sagemaker=session.client("sagemaker"),
+            runtime=session.client("sagemaker-runtime"),
+            image=settings.image,
+        )
+    if settings.blueprint == "azureml":
+        from pipelines.release.azure import AzurePlatform, Workspace, client
+
+        workspace_id = str(outputs.get("modelRegistry") or "")
+        parts = workspace_id.strip("/").split("/")
+        if len(parts) < 8 or parts[0] != "subscriptions":
+            raise ReleaseError(
+                f"stack output modelRegistry={workspace_id!r} is not an Azure ML workspace id; "
+                "run `pulumi up` on the stack once before releasing"
+            )
+        ws = Workspace(parts[1], parts[3], parts[7])
+        return AzurePlatform(client(ws), model=name, workspace=ws.workspace)
+    uri = os.environ.get("MLOPS_TRACKING_URI") or str(outputs.get("trackingUri") or "")
+    if not uri:
+        raise ReleaseError(
+            "the stack exports no trackingUri; run `pulumi up` once, or set MLOPS_TRACKING_URI"
+        )
+    return MlflowPlatform(tracking_uri=uri, model=name)
