@@ -50,6 +50,7 @@ def shared_setup_group(nodeid: str) -> str | None:
     return SHARED_SETUP[max(matches, key=len)] if matches else None
 
 
+@pytest.hookimpl(optionalhook=True)  # an xdist hook: unknown when xdist is off (-p no:xdist)
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     """`--dist loadgroup` with the groups of `SHARED_SETUP` (and any working xdist_group)."""
     if config.getoption("dist", None) != "loadgroup":
