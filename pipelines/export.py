@@ -148,12 +148,13 @@ def export_model(
 
     Writes export.json always and model.onnx only when the parity check passed."""
     import mlflow.sklearn
-    import pandas as pd
+
+    from pipelines.steps._common import read_split
 
     out_dir.mkdir(parents=True, exist_ok=True)
     meta = json.loads((test_dir / "schema.json").read_text())
     features = tuple(meta["features"])
-    x = pd.read_csv(test_dir / "data.csv")[list(features)]
+    x = read_split(test_dir, list(features))
     try:
         estimator = mlflow.sklearn.load_model(str(model_dir))
         onnx_bytes = to_onnx(estimator, len(features))

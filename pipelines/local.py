@@ -12,6 +12,9 @@ Layout under `workdir`:
     data/breast_cancer.csv         the example batch, when no data is given
 
 A step whose key is in the cache is not run again; its cached outputs feed the next step.
+Steps run in this process, one after another, inside `run_memo()`: a table one step wrote or
+read (the batch, the Parquet splits) is handed to the next step in memory, and each file is
+hashed once for both the cache keys and the lineage.
 The register step always runs (it is cheap and has a side effect) and reuses an existing
 version when the same model folder was registered before.
 """
@@ -42,7 +45,7 @@ from pipelines.definition import (
     step_arguments,
     validate_settings,
 )
-from pipelines.steps._common import hash_path
+from pipelines.steps._common import hash_path, run_memo
 
 CACHE_VERSION = "1"
 STEPS_DIR = Path(__file__).resolve().parent / "steps"
@@ -315,7 +318,7 @@ def run_local(
         model_name=settings.registered_model_name,
     )
 
-    with _Progress(progress, len(PIPELINE)) as bar:
+    with _Progress(progress, len(PIPELINE)) as bar, run_memo():
         for step in PIPELINE:
             bar.start(step.name)
             if step.kind == "register" and not _read(

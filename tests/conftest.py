@@ -1,5 +1,15 @@
 """Shared fixtures. Offline plans are cached per (stack, overrides): a plan is deterministic
-and running one takes the Pulumi runtime, so each is built once per test session."""
+and running one takes the Pulumi runtime, so each is built once per test session.
+
+Work shared between tests (`make test` runs `pytest -n 2 --dist loadgroup`): a session or
+module fixture runs once per xdist worker that runs a test using it, so the tests that share
+an expensive one are kept on one worker. `SHARED_SETUP` names them, and
+`pytest_xdist_make_scheduler` hands each such group to a single worker. This is done here,
+on the controller and from node ids, rather than with `xdist_group` marks: with pytest 9.2
+and pytest-xdist 3.8 the marks are ignored (xdist suffixes the node id through a field pytest
+no longer reads, pytest-dev/pytest-xdist#1386), and the demo and the ONNX export fixture ran
+on both workers.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +24,45 @@ import pytest
 from mlops.plan import Plan, run_plan
 
 _PLANS: dict[str, Plan] = {}
+
+SHARED_SETUP: dict[str, str] = {
+    # the demo: the whole local loop, run once per session (tests/local/conftest.py)
+    "tests/local/": "local-loop",
+    # module fixtures that train a model, run a pipeline or compile a definition
+    "tests/export_sagemaker/test_export_onnx_step.py": "onnx-export-step",
+    "tests/export_sagemaker/test_export_sagemaker.py": "onnx-export-compile",
+    "tests/clarify/test_clarify_sagemaker.py": "clarify-compile",
+    "tests/clarify/test_clarify_config.py": "clarify-splits",
+    "tests/pipelines/test_local.py": "local-pipeline-run",
+    "tests/pipelines/test_drift_step.py": "drift-step",
+    "tests/pipelines/test_sagemaker.py": "sagemaker-compile",
+    "tests/pipelines/test_argo.py": "argo-compile",
+    "tests/pipelines/test_azureml.py": "azureml-compile",
+    "tests/release/test_release_aws.py": "release-aws",
+    "tests/onprem/test_bridge.py": "onprem-bridge",
+}
+"""Node id prefix -> the one xdist worker group its tests run in (the rest spread freely)."""
+
+
+def shared_setup_group(nodeid: str) -> str | None:
+    """The group of `nodeid` in `SHARED_SETUP` (the longest matching prefix), or None."""
+    matches = [prefix for prefix in SHARED_SETUP if nodeid.startswith(prefix)]
+    return SHARED_SETUP[max(matches, key=len)] if matches else None
+
+
+@pytest.hookimpl(optionalhook=True)  # an xdist hook: unknown when xdist is off (-p no:xdist)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """`--dist loadgroup` with the groups of `SHARED_SETUP` (and any working xdist_group)."""
+    if config.getoption("dist", None) != "loadgroup":
+        return None
+    from xdist.scheduler import LoadGroupScheduling
+
+    class SharedSetupScheduling(LoadGroupScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            group = shared_setup_group(nodeid)
+            return f"group:{group}" if group else super()._split_scope(nodeid)
+
+    return SharedSetupScheduling(config, log)
 
 
 def get_plan(stack: str, **overrides: Any) -> Plan:

@@ -33,9 +33,11 @@ from typing import Any
 
 from pipelines.definition import Input, Step
 from pipelines.steps._common import (
+    SPLIT_FILES,
     StepError,
     feature_columns,
     load_contract,
+    split_file,
     write_json,
 )
 
@@ -149,10 +151,13 @@ def _check_options(
 def _split(folder: Path, columns: list[str], role: str) -> Any:
     import pandas as pd
 
-    file = Path(folder) / DATASET_FILE
-    if not file.is_file():
-        raise StepError(f"{file} is missing; point --{role} at the prepare step's {role} split")
-    frame = pd.read_csv(file)
+    file = split_file(folder)
+    if file is None:
+        raise StepError(
+            f"{Path(folder) / SPLIT_FILES[0]} or {DATASET_FILE} is missing; point --{role} "
+            f"at the prepare step's {role} split"
+        )
+    frame = pd.read_parquet(file) if file.suffix == ".parquet" else pd.read_csv(file)
     missing = [c for c in columns if c not in frame.columns]
     if missing:
         raise StepError(

@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from pipelines.steps._common import StepError, read_json, write_json
+from pipelines.steps._common import StepError, read_json, read_split, write_json
 
 
 def scores(estimator: Any, x: Any) -> Any:
@@ -56,7 +56,6 @@ def evaluate(
     model_dir: Path, test_dir: Path, out: Path, *, permutation_repeats: int = 5, seed: int = 42
 ) -> dict[str, Any]:
     import mlflow.sklearn
-    import pandas as pd
     from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, roc_auc_score
 
     if not (model_dir / "MLmodel").is_file():
@@ -65,7 +64,7 @@ def evaluate(
             "model folder as --model"
         )
     meta = read_json(test_dir / "schema.json")
-    frame = pd.read_csv(test_dir / "data.csv")
+    frame = read_split(test_dir, [*meta["features"], meta["label"]])
     x, y = frame[meta["features"]], frame[meta["label"]]
     estimator = mlflow.sklearn.load_model(str(model_dir))
     predicted, score = estimator.predict(x), scores(estimator, x)

@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.definition import Input, Step
-from pipelines.steps._common import StepError, write_json
+from pipelines.steps._common import StepError, split_file, write_json
 
 STEP = Step(
     "export-onnx",
@@ -106,9 +106,12 @@ def export(
 
     if not 0.0 < tolerance <= 0.5:
         raise StepError(f"--tolerance {tolerance:g} is not within (0, 0.5]; set export.tolerance")
-    for name in ("data.csv", "schema.json"):
-        if not (test / name).is_file():
-            raise StepError(f"no {name} in {test}; pass prepare's test folder as --test")
+    if split_file(test) is None:
+        raise StepError(
+            f"no data.parquet and no data.csv in {test}; pass prepare's test folder as --test"
+        )
+    if not (test / "schema.json").is_file():
+        raise StepError(f"no schema.json in {test}; pass prepare's test folder as --test")
     export_dir.mkdir(parents=True, exist_ok=True)
     onnx_dir = export_dir / ONNX_DIR
     with tempfile.TemporaryDirectory(prefix="export-onnx-") as tmp:

@@ -33,7 +33,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from pipelines.steps._common import StepError, hash_path, read_json, write_json
+from pipelines.steps._common import StepError, hash_path, read_json, split_file, write_json
 
 APPROVALS = ("approved", "pending")
 CHAMPION_ALIAS = "champion"
@@ -194,7 +194,7 @@ def _export(
 
     if not enabled:
         result = ExportResult(False, "export.onnx is off for this stack", tolerance)
-    elif test is None or not (test / "data.csv").is_file():
+    elif test is None or split_file(test) is None:
         result = ExportResult(
             False,
             "no evaluation split to check ONNX parity on; pass prepare's test folder as --test",

@@ -25,6 +25,7 @@ from pipelines.steps._common import (
     environment_fingerprint,
     parse_scalar,
     read_json,
+    read_split,
     write_json,
 )
 
@@ -80,11 +81,10 @@ def train(
     train_dir: Path, model_dir: Path, *, trainer: str, hyperparameters: dict[str, Any], seed: int
 ) -> dict[str, Any]:
     import mlflow.sklearn
-    import pandas as pd
     from mlflow.models import infer_signature
 
     meta = read_json(train_dir / "schema.json")
-    frame = pd.read_csv(train_dir / "data.csv")
+    frame = read_split(train_dir, [*meta["features"], meta["label"]])
     x, y = frame[meta["features"]], frame[meta["label"]]
     estimator = load_trainer(trainer)(dict(hyperparameters), seed)
     estimator.fit(x, y)

@@ -122,15 +122,29 @@ def psi(expected: np.ndarray, actual: np.ndarray) -> float:
     return float(np.sum((a - e) * np.log(a / e)))
 
 
+EDGE_LEVELS = np.linspace(0, 1, 11)[1:-1]
+"""Decile levels of the PSI bin edges."""
+SAMPLE_LEVELS = np.linspace(0, 1, 101)
+"""Levels of the 101 quantiles kept as a compact reference sample (for KS)."""
+
+
 def feature_statistics(values: pd.Series, bins: int = 10) -> dict[str, Any]:
-    """Decile edges and proportions, and 101 quantiles as a compact reference sample."""
-    clean = values.dropna().to_numpy(dtype=float)
-    edges = np.unique(np.quantile(clean, np.linspace(0, 1, bins + 1))[1:-1])
+    """Decile edges and proportions, and 101 quantiles as a compact reference sample.
+
+    One pass over the column: every quantile comes from one selection (`np.quantile` with all
+    levels at once), the proportions from one `searchsorted`, mean and std from the same array.
+    """
+    clean = values.to_numpy(dtype=float, na_value=np.nan)
+    if np.isnan(clean).any():
+        clean = clean[~np.isnan(clean)]
+    levels = EDGE_LEVELS if bins == 10 else np.linspace(0, 1, bins + 1)[1:-1]
+    both = np.quantile(clean, np.concatenate([levels, SAMPLE_LEVELS]))
+    edges = np.unique(both[: len(levels)])
     counts = np.bincount(np.searchsorted(edges, clean, side="right"), minlength=len(edges) + 1)
     return {
         "edges": edges.tolist(),
         "proportions": (counts / max(len(clean), 1)).tolist(),
-        "quantiles": np.quantile(clean, np.linspace(0, 1, 101)).tolist(),
+        "quantiles": both[len(levels) :].tolist(),
         "mean": float(clean.mean()),
         "std": float(clean.std()),
     }

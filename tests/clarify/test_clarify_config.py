@@ -83,7 +83,7 @@ def test_config_is_a_valid_shap_analysis_config(written: Path, splits: Path) -> 
     assert config["dataset_type"] == "text/csv"
     shap = config["methods"]["shap"]
     (baseline,) = shap["baseline"]
-    train = pd.read_csv(splits / "train" / "data.csv")
+    train = pd.read_parquet(splits / "train" / "data.parquet")
     assert np.allclose(baseline, train[features].mean().to_numpy())
     assert shap["num_samples"] == cc.NUM_SAMPLES and shap["seed"] == 42
     predictor = config["predictor"]
@@ -134,7 +134,7 @@ def test_config_is_what_the_sdk_generator_writes(written: Path) -> None:
 def test_dataset_is_the_test_split_headerless_in_header_order(written: Path, splits: Path) -> None:
     config = _config(written)
     lines = (written / "dataset" / cc.DATASET_FILE).read_text().splitlines()
-    test = pd.read_csv(splits / "test" / "data.csv")
+    test = pd.read_parquet(splits / "test" / "data.parquet")
     assert len(lines) == len(test)  # 143 rows, under the cap: no header row, none dropped
     first = [float(v) for v in lines[0].split(",")]  # a header row would not parse
     assert len(first) == len(config["headers"])
@@ -181,7 +181,7 @@ def test_bad_input_is_refused_naming_the_fix(
         root = tmp_path / "splits"
         (root / "test").mkdir(parents=True)
         (root / "train").symlink_to(splits / "train")
-        test = pd.read_csv(splits / "test" / "data.csv")
+        test = pd.read_parquet(splits / "test" / "data.parquet")
         if corrupt == "drop":
             test = test.drop(columns=["mean_radius"])
         elif corrupt == "text":

@@ -16,6 +16,7 @@ import pytest
 from pipelines.data import LABEL, breast_cancer
 from pipelines.model import build_model
 from pipelines.steps import export_onnx as eo
+from pipelines.steps.train import pinned_requirements
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +29,9 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     train, test = frame.iloc[:450], frame.iloc[450:]
     model = build_model({}, seed=7).fit(train[features], train[LABEL])
     model_dir = root / "model"
-    mlflow.sklearn.save_model(model, str(model_dir))
+    # pinned as the train step pins them: MLflow's requirement inference (a subprocess that
+    # reloads the model) took 80 % of this fixture
+    mlflow.sklearn.save_model(model, str(model_dir), pip_requirements=pinned_requirements())
     test_dir = root / "test"
     test_dir.mkdir()
     test.to_csv(test_dir / "data.csv", index=False)

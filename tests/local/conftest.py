@@ -1,5 +1,8 @@
 """One fast demo per test session (the whole loop, on small data); the endpoint it leaves
-running serves the contract, malformed-payload and rollback tests, and is stopped at the end."""
+running serves the contract, malformed-payload and rollback tests, and is stopped at the end.
+
+Every test of this folder runs on one xdist worker, so the demo runs once per session, not
+once per worker: see `SHARED_SETUP` in tests/conftest.py."""
 
 from __future__ import annotations
 
@@ -42,11 +45,3 @@ def endpoint(demo: DemoResult, demo_workdir: Path) -> Endpoint:
 @pytest.fixture(scope="session")
 def features() -> pd.DataFrame:
     return breast_cancer().drop(columns=LABEL)
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Keep every test of this folder on one xdist worker (`--dist loadgroup`), so the
-    session's demo run happens once, not once per worker."""
-    for item in items:
-        if "tests/local/" in str(item.fspath).replace("\\", "/"):
-            item.add_marker(pytest.mark.xdist_group("local-loop"))

@@ -26,7 +26,7 @@ def fitted(run: RunResult):
     estimator = mlflow.sklearn.load_model(str(run.artifact("train", "model")))
     test_dir = run.artifact("prepare", "test")
     meta = json.loads((test_dir / "schema.json").read_text())
-    x = pd.read_csv(test_dir / "data.csv")[meta["features"]]
+    x = pd.read_parquet(test_dir / "data.parquet")[meta["features"]]
     return estimator, x
 
 
@@ -71,7 +71,7 @@ def test_register_stores_the_onnx_graph_and_parity_with_the_version(
     export = run.registration["lineage"]["export"]
     assert export["exportable"] is True and export["rows"] > 100
     graph = Path(client.download_artifacts(version.run_id, "onnx/model.onnx", str(tmp_path)))
-    x = pd.read_csv(run.artifact("prepare", "test") / "data.csv")[export["features"]]
+    x = pd.read_parquet(run.artifact("prepare", "test") / "data.parquet")[export["features"]]
     probabilities = onnx_probabilities(graph.read_bytes(), x.to_numpy())
     assert probabilities.shape == (len(x), 2)
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
@@ -116,7 +116,7 @@ def test_cli_export_writes_the_stored_graph_and_refuses_bad_requests(
          "--stack", "acme-dev", "--workdir", str(home)],
     )  # fmt: skip
     assert ok.exit_code == 0, ok.output
-    x = pd.read_csv(run.artifact("prepare", "test") / "data.csv").drop(columns="target")
+    x = pd.read_parquet(run.artifact("prepare", "test") / "data.parquet").drop(columns="target")
     assert onnx_probabilities(out.read_bytes(), x.to_numpy()).shape == (len(x), 2)
 
     missing = CliRunner().invoke(

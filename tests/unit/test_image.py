@@ -71,11 +71,15 @@ def test_serve_entry_point_answers_the_sagemaker_contract(tmp_path: Path) -> Non
     from sklearn.datasets import load_breast_cancer
     from sklearn.linear_model import LogisticRegression
 
+    from pipelines.steps.train import pinned_requirements
+
     data = load_breast_cancer(as_frame=True)
     X = data.frame.drop(columns="target").iloc[:, :4]
     model = LogisticRegression(max_iter=500).fit(X, data.frame["target"])
     model_dir = tmp_path / "model"
-    mlflow.sklearn.save_model(model, model_dir, input_example=X.head(2))
+    mlflow.sklearn.save_model(
+        model, model_dir, input_example=X.head(2), pip_requirements=pinned_requirements()
+    )  # pinned as the train step pins them (no requirement inference in a subprocess)
 
     port = _free_port()
     # the image's `python` is the one with the kit installed: here, this interpreter
