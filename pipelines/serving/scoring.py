@@ -36,7 +36,7 @@ import yaml
 
 JSON = "application/json"
 CSV = "text/csv"
-PARQUET = "application/x-parquet"
+PARQUET = "application/vnd.apache.parquet"
 JSON_FORMS = ("dataframe_split", "dataframe_records", "instances", "inputs")
 NUMERIC_TYPES = {"double": np.float64, "float": np.float32, "long": np.int64, "integer": np.int32}
 V2_DATATYPES = {
