@@ -50,17 +50,16 @@ class Metrics:
         self.capture_pruned = 0
 
     def observe(self, version: str, status: int, seconds: float) -> None:
-        """Count the answer; its latency only when the server answered (not a 4xx, which the
-        client caused: the latency alarm must not be a client's to trip)."""
+        """Count the answer and its latency; the recent latencies behind p50/p99 (the release
+        guard's signal) leave out 4xx answers, which the client caused, not the server."""
         with self._lock:
             self.requests[(version, status)] += 1
-            if 400 <= status < 500:
-                return
             series = self.latency[version]
             series.buckets[bisect.bisect_left(BUCKETS, seconds)] += 1
             series.total += seconds
             series.count += 1
-            series.recent.append(seconds)
+            if not 400 <= status < 500:
+                series.recent.append(seconds)
 
     def upstream_error(self, version: str) -> None:
         """A request the version could not answer, even on a retry."""

@@ -39,6 +39,7 @@ import json
 import os
 import random
 import secrets
+import signal
 import sys
 import time
 from collections.abc import AsyncIterator
@@ -74,7 +75,8 @@ class Backend:
 
     version: str
     model_uri: str
-    process: asyncio.subprocess.Process
+    process: Any
+    """An asyncio subprocess, or a `ForkedProcess` of the spare (same interface)."""
     port: int
     log: Path
     session: Any = None
@@ -111,6 +113,7 @@ class Router:
         workers: int = 1,
         capture_file_bytes: int = CAPTURE_FILE_BYTES,
         capture_max_bytes: int = CAPTURE_MAX_BYTES,
+        use_spare: bool = True,
     ):
         self.run_dir, self.capture_dir = run_dir, capture_dir
         self.capture_percent, self.max_body_bytes = capture_percent, max_body_bytes
@@ -123,11 +126,16 @@ class Router:
         self._capture_key = ""
         self._capture_size = 0
         self._flusher: asyncio.Task[None] | None = None
+        self.use_spare = use_spare
+        self.spare: Spare | None = None
 
     # lifecycle -------------------------------------------------------------------------
     async def startup(self) -> None:
         self.capture_dir.mkdir(parents=True, exist_ok=True)
         self._flusher = asyncio.create_task(self._flush_every(0.5))
+        if self.use_spare:
+            self.spare = Spare()
+            await self.spare.start()
 
     async def shutdown(self) -> None:
         for version in list(self.backends):
@@ -136,6 +144,8 @@ class Router:
             print(f"router: stopped version {version} (exit {result['exit_code']})", flush=True)
         if self._flusher:
             self._flusher.cancel()
+        if self.spare:
+            await self.spare.stop()
         if self._capture:
             self._capture.close()
 
@@ -155,27 +165,35 @@ class Router:
         ready = self.run_dir / f"model-{version}.ready.json"
         log = self.run_dir / f"model-{version}.log"
         ready.unlink(missing_ok=True)
-        with open(log, "wb") as out:
-            process = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "pipelines.serving.model_server",
-                "--model-uri",
-                model_uri,
-                "--version",
-                version,
-                "--ready-file",
-                str(ready),
-                "--exit-with-parent",
-                str(os.getpid()),
-                "--max-body-bytes",
-                str(self.max_body_bytes),
-                "--workers",
-                str(self.workers),
-                stdout=out,
-                stderr=asyncio.subprocess.STDOUT,
-                stdin=asyncio.subprocess.DEVNULL,
-            )
+        server_args = [
+            "--model-uri",
+            model_uri,
+            "--version",
+            version,
+            "--ready-file",
+            str(ready),
+            "--max-body-bytes",
+            str(self.max_body_bytes),
+            "--workers",
+            str(self.workers),
+        ]
+        log.write_bytes(b"")
+        process: Any = None
+        if self.spare is not None:
+            process = await self.spare.fork(log, server_args)
+        if process is None:
+            with open(log, "wb") as out:
+                process = await asyncio.create_subprocess_exec(
+                    sys.executable,
+                    "-m",
+                    "pipelines.serving.model_server",
+                    *server_args,
+                    "--exit-with-parent",
+                    str(os.getpid()),
+                    stdout=out,
+                    stderr=asyncio.subprocess.STDOUT,
+                    stdin=asyncio.subprocess.DEVNULL,
+                )
         deadline = time.monotonic() + timeout
         while not ready.is_file():
             if process.returncode is not None or time.monotonic() > deadline:
@@ -391,7 +409,98 @@ class Router:
         }
 
 
-async def _terminate(process: asyncio.subprocess.Process) -> None:
+class ForkedProcess:
+    """A model server forked by the spare: the asyncio subprocess interface the router uses."""
+
+    def __init__(self, pid: int):
+        self.pid = pid
+        self.returncode: int | None = None
+        self._exited = asyncio.Event()
+
+    def exited(self, code: int) -> None:
+        self.returncode = code
+        self._exited.set()
+
+    def terminate(self) -> None:
+        os.kill(self.pid, signal.SIGTERM)
+
+    def kill(self) -> None:
+        os.kill(self.pid, signal.SIGKILL)
+
+    async def wait(self) -> int:
+        await self._exited.wait()
+        return self.returncode if self.returncode is not None else -1
+
+
+class Spare:
+    """The router's warm spare (`pipelines.serving.spare`): forks model servers on request."""
+
+    def __init__(self) -> None:
+        self.process: asyncio.subprocess.Process | None = None
+        self.children: dict[int, ForkedProcess] = {}
+        self._ready = asyncio.Event()
+        self._pids: asyncio.Queue[int] = asyncio.Queue()
+        self._lock = asyncio.Lock()
+        self._reader: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self.process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "pipelines.serving.spare",
+            "--exit-with-parent",
+            str(os.getpid()),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+        )
+        self._reader = asyncio.create_task(self._read())
+
+    async def _read(self) -> None:
+        assert self.process is not None and self.process.stdout is not None
+        async for line in self.process.stdout:
+            try:
+                message = json.loads(line)
+            except ValueError:
+                continue
+            if "ready" in message:
+                self._ready.set()
+            elif "pid" in message:
+                self._pids.put_nowait(int(message["pid"]))
+            elif "exited" in message:
+                child = self.children.pop(int(message["exited"]), None)
+                if child is not None:
+                    child.exited(int(message["code"]))
+        self._ready.clear()
+        for child in self.children.values():  # the spare is gone: so are its children
+            child.exited(-1)
+
+    async def fork(self, log: Path, server_args: list[str]) -> ForkedProcess | None:
+        """A model server forked by the spare; None when the spare is not (yet) there."""
+        process = self.process
+        if process is None or process.returncode is not None or not self._ready.is_set():
+            return None
+        async with self._lock:
+            assert process.stdin is not None
+            process.stdin.write((json.dumps([str(log), *server_args]) + "\n").encode())
+            await process.stdin.drain()
+            try:
+                pid = await asyncio.wait_for(self._pids.get(), 10)
+            except TimeoutError:
+                return None
+        child = ForkedProcess(pid)
+        self.children[pid] = child
+        return child
+
+    async def stop(self) -> None:
+        if self.process is not None and self.process.returncode is None:
+            assert self.process.stdin is not None
+            self.process.stdin.close()
+            await _terminate(self.process)
+        if self._reader is not None:
+            self._reader.cancel()
+
+
+async def _terminate(process: Any) -> None:
     if process.returncode is not None:
         return
     with contextlib.suppress(ProcessLookupError):
