@@ -477,8 +477,13 @@ class Spare:
     async def fork(self, log: Path, server_args: list[str]) -> ForkedProcess | None:
         """A model server forked by the spare; None when the spare is not (yet) there."""
         process = self.process
-        if process is None or process.returncode is not None or not self._ready.is_set():
+        if process is None or process.returncode is not None:
             return None
+        deadline = time.monotonic() + 60
+        while not self._ready.is_set():  # still importing: waiting beats a second import
+            if process.returncode is not None or time.monotonic() > deadline:
+                return None
+            await asyncio.sleep(0.05)
         async with self._lock:
             assert process.stdin is not None
             process.stdin.write((json.dumps([str(log), *server_args]) + "\n").encode())

@@ -291,6 +291,16 @@ def exit_with_parent(parent: int) -> None:
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
+def _die_with_parent() -> None:
+    """Linux: SIGTERM this worker the moment its parent dies (uvicorn ends a server stopped by
+    a signal by re-raising it, so the parent has no chance to stop its workers itself)."""
+    import ctypes
+
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
 def _run(app: ASGIApp, sock: socket.socket, header_timeout: float) -> None:
     import uvicorn
 
@@ -336,6 +346,7 @@ def serve(
         if pid == 0:  # a worker: its own listening socket, the app inherited
             code = 0
             try:
+                _die_with_parent()
                 sock.close()
                 own = bind(port, host, reuse_port=True)
                 exit_with_parent(parent)
