@@ -208,6 +208,40 @@ _TIMEOUT_408 = (
 )
 
 
+class _Coalescing:
+    """A transport whose writes within one turn of the event loop leave as one send: uvicorn
+    writes a response's head and body separately, which with TCP_NODELAY is two segments and
+    two system calls per answer, and loopback sends cost a lot on small machines."""
+
+    __slots__ = ("_transport", "_loop", "_chunks", "_scheduled")
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop):
+        self._transport, self._loop = transport, loop
+        self._chunks: list[bytes] = []
+        self._scheduled = False
+
+    def write(self, data: bytes) -> None:
+        self._chunks.append(data)
+        if not self._scheduled:
+            self._scheduled = True
+            self._loop.call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._scheduled = False
+        if self._chunks:
+            data = b"".join(self._chunks)
+            self._chunks.clear()
+            if not self._transport.is_closing():
+                self._transport.write(data)
+
+    def close(self) -> None:
+        self._flush()
+        self._transport.close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+
 def _protocol_class(header_timeout: float) -> type:
     """uvicorn's httptools protocol with TCP_NODELAY and a header read timeout."""
     from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -223,7 +257,7 @@ def _protocol_class(header_timeout: float) -> type:
                     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                     nodelay = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
             self.app_state = {**self.app_state, "tcp_nodelay": bool(nodelay)}
-            super().connection_made(transport)
+            super().connection_made(_Coalescing(transport, self.loop))  # type: ignore[arg-type]
             self._arm()
 
         def _arm(self) -> None:
