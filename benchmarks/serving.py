@@ -48,7 +48,8 @@ from benchmarks._common import write_section
 
 CACHE = Path.home() / ".cache" / "mlops-bench"
 PEERS = {
-    "mlserver": ["mlserver", "mlserver-mlflow"],
+    # uvloop 0.22+ breaks MLServer 1.7 inference workers (get_event_loop in a fresh process)
+    "mlserver": ["mlserver", "mlserver-mlflow", "uvloop<0.22"],
     "bentoml": ["bentoml==1.4.40", "pandas"],
     "floor": ["starlette", "uvicorn", "orjson"],
 }

@@ -1,5 +1,5 @@
 """The local endpoint: a router in front of one model server per version (Starlette on uvicorn,
-aiohttp to the model servers).
+keep-alive HTTP to the model servers).
 
     python -m pipelines.serving.router --state-file FILE --capture-dir DIR [--port 8080]
 
@@ -60,6 +60,7 @@ from pipelines.serving.server import (
     send_json,
     serve,
 )
+from pipelines.serving.upstream import Upstream, UpstreamError
 
 START_TIMEOUT_SECONDS = 120.0
 STOP_TIMEOUT_SECONDS = 10.0
@@ -208,14 +209,7 @@ class Router:
                 )
             await asyncio.sleep(0.1)
         port = int(json.loads(ready.read_text())["port"])
-        import aiohttp
-
-        session = aiohttp.ClientSession(  # idle connections close before the server's 5 s
-            connector=aiohttp.TCPConnector(limit=256, keepalive_timeout=3.0),
-            timeout=aiohttp.ClientTimeout(total=60),
-            auto_decompress=False,
-            skip_auto_headers=("User-Agent", "Accept-Encoding", "Accept"),
-        )
+        session = Upstream(LOOPBACK, port)  # idle connections go before the server's 5 s
         backend = Backend(
             version, model_uri, process, port, log, session=session, started=time.time()
         )
@@ -288,14 +282,9 @@ class Router:
     ) -> tuple[int, bytes, str]:
         backend.inflight += 1
         try:
-            async with backend.session.request(
-                "GET" if body is None else "POST", backend.url + path, data=body, headers=headers
-            ) as resp:
-                return (
-                    resp.status,
-                    await resp.read(),
-                    resp.headers.get("content-type", "application/json"),
-                )
+            return await backend.session.request(
+                "GET" if body is None else "POST", path, body, headers
+            )
         finally:
             backend.inflight -= 1
 
@@ -307,8 +296,6 @@ class Router:
     ) -> tuple[int, bytes, str, str]:
         """Forward to a version picked by weight; one retry (on another version when there is
         one) when the connection fails. Only a failed retry counts as an upstream error."""
-        import aiohttp
-
         tried: list[str] = []
         for _ in range(2):
             backend = self.pick(frozenset(tried)) or self.pick()
@@ -319,7 +306,7 @@ class Router:
             started = time.perf_counter()
             try:
                 status, payload, ctype = await self.forward(backend, path, body, headers)
-            except (TimeoutError, aiohttp.ClientConnectionError):
+            except UpstreamError:
                 tried.append(backend.version)
                 self.metrics.retried(backend.version)
                 continue
@@ -594,8 +581,8 @@ def build_app(router: Router, token: str) -> Any:
 
     async def backend_ping(request: Request) -> Response:
         backend = router._backend(request.path_params["version"])
-        async with backend.session.get(backend.url + "/ping") as resp:
-            return Response(await resp.read(), status_code=resp.status)
+        status, payload, _ = await backend.session.request("GET", "/ping", None, {})
+        return Response(payload, status_code=status)
 
     async def backend_invoke(request: Request) -> Response:
         backend = router._backend(request.path_params["version"])
