@@ -201,7 +201,8 @@ def start_endpoint(
 ) -> Endpoint:
     """Start the router in its own process group and wait until it answers.
 
-    `workers`: model server processes per version (None: one per core).
+    `workers`: model server processes per version (None: `MLOPS_SERVE_WORKERS` when set,
+    else one per core).
 
     Attached (the default), the router exits with this process; detached, it keeps running
     (stop it with `mlops serve stop`)."""
@@ -230,6 +231,7 @@ def start_endpoint(
     ]
     if max_body_bytes:
         argv += ["--max-body-bytes", str(max_body_bytes)]
+    workers = workers or int(os.environ.get("MLOPS_SERVE_WORKERS", "0") or 0)
     if workers:
         argv += ["--workers", str(workers)]
     if not detach:

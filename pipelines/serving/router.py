@@ -39,7 +39,6 @@ import json
 import os
 import random
 import secrets
-import signal
 import sys
 import time
 from collections.abc import AsyncIterator
@@ -60,10 +59,10 @@ from pipelines.serving.server import (
     send_json,
     serve,
 )
+from pipelines.serving.spare import Spare, terminate
 from pipelines.serving.upstream import Upstream, UpstreamError
 
 START_TIMEOUT_SECONDS = 120.0
-STOP_TIMEOUT_SECONDS = 10.0
 MAX_CAPTURED_BODY = 256 * 1024
 CAPTURE_FILE_BYTES = 64 * 1024 * 1024
 CAPTURE_MAX_BYTES = 1024 * 1024 * 1024
@@ -200,7 +199,7 @@ class Router:
             if process.returncode is not None or time.monotonic() > deadline:
                 why = f"exited with code {process.returncode}"
                 if process.returncode is None:
-                    await _terminate(process)
+                    await terminate(process)
                     why = f"did not start within {timeout:.0f}s"
                 tail = " ".join(log.read_text(errors="replace").strip().splitlines()[-3:])
                 raise RouterError(
@@ -233,7 +232,7 @@ class Router:
             await asyncio.sleep(0.02)
         left = backend.inflight
         await backend.session.close()
-        await _terminate(backend.process)
+        await terminate(backend.process)
         self.backends.pop(version, None)
         return {
             "version": version,
@@ -394,115 +393,6 @@ class Router:
             "serving": [v for v, w in self.weights.items() if w > 0],
             "captured": self.metrics.captured,
         }
-
-
-class ForkedProcess:
-    """A model server forked by the spare: the asyncio subprocess interface the router uses."""
-
-    def __init__(self, pid: int):
-        self.pid = pid
-        self.returncode: int | None = None
-        self._exited = asyncio.Event()
-
-    def exited(self, code: int) -> None:
-        self.returncode = code
-        self._exited.set()
-
-    def terminate(self) -> None:
-        os.kill(self.pid, signal.SIGTERM)
-
-    def kill(self) -> None:
-        os.kill(self.pid, signal.SIGKILL)
-
-    async def wait(self) -> int:
-        await self._exited.wait()
-        return self.returncode if self.returncode is not None else -1
-
-
-class Spare:
-    """The router's warm spare (`pipelines.serving.spare`): forks model servers on request."""
-
-    def __init__(self) -> None:
-        self.process: asyncio.subprocess.Process | None = None
-        self.children: dict[int, ForkedProcess] = {}
-        self._ready = asyncio.Event()
-        self._pids: asyncio.Queue[int] = asyncio.Queue()
-        self._lock = asyncio.Lock()
-        self._reader: asyncio.Task[None] | None = None
-
-    async def start(self) -> None:
-        self.process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "pipelines.serving.spare",
-            "--exit-with-parent",
-            str(os.getpid()),
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-        )
-        self._reader = asyncio.create_task(self._read())
-
-    async def _read(self) -> None:
-        assert self.process is not None and self.process.stdout is not None
-        async for line in self.process.stdout:
-            try:
-                message = json.loads(line)
-            except ValueError:
-                continue
-            if "ready" in message:
-                self._ready.set()
-            elif "pid" in message:
-                self._pids.put_nowait(int(message["pid"]))
-            elif "exited" in message:
-                child = self.children.pop(int(message["exited"]), None)
-                if child is not None:
-                    child.exited(int(message["code"]))
-        self._ready.clear()
-        for child in self.children.values():  # the spare is gone: so are its children
-            child.exited(-1)
-
-    async def fork(self, log: Path, server_args: list[str]) -> ForkedProcess | None:
-        """A model server forked by the spare; None when the spare is not (yet) there."""
-        process = self.process
-        if process is None or process.returncode is not None:
-            return None
-        deadline = time.monotonic() + 60
-        while not self._ready.is_set():  # still importing: waiting beats a second import
-            if process.returncode is not None or time.monotonic() > deadline:
-                return None
-            await asyncio.sleep(0.05)
-        async with self._lock:
-            assert process.stdin is not None
-            process.stdin.write((json.dumps([str(log), *server_args]) + "\n").encode())
-            await process.stdin.drain()
-            try:
-                pid = await asyncio.wait_for(self._pids.get(), 10)
-            except TimeoutError:
-                return None
-        child = ForkedProcess(pid)
-        self.children[pid] = child
-        return child
-
-    async def stop(self) -> None:
-        if self.process is not None and self.process.returncode is None:
-            assert self.process.stdin is not None
-            self.process.stdin.close()
-            await _terminate(self.process)
-        if self._reader is not None:
-            self._reader.cancel()
-
-
-async def _terminate(process: Any) -> None:
-    if process.returncode is not None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        process.terminate()
-    try:
-        await asyncio.wait_for(process.wait(), STOP_TIMEOUT_SECONDS)
-    except TimeoutError:
-        with contextlib.suppress(ProcessLookupError):
-            process.kill()
-        await process.wait()
 
 
 def build_app(router: Router, token: str) -> Any:
