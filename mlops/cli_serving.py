@@ -144,7 +144,7 @@ def export(
 ) -> None:
     """Write the edge export stored with a registered version (refused if not exportable)."""
     # lazy: a command imports what it runs, so `mlops --help` and `validate` stay fast
-    from pipelines.export import NotExportable, fetch_onnx
+    from pipelines.steps.onnx_parity import NotExportable, fetch_onnx
 
     if fmt not in FORMATS:
         raise _fail(f"--format {fmt!r} is not one of {', '.join(FORMATS)}; use --format onnx")

@@ -6,7 +6,8 @@
 2. start it beside the serving version; health check (`/ping`) and smoke prediction (the
    model's own serving example) straight to the new version, before it takes any traffic;
 3. shift traffic in the plan's steps (all-at-once, canary, linear), watching the new version's
-   5xx, upstream errors and p99 latency for `bake_seconds` at each step;
+   5xx, upstream errors (requests whose retry failed too) and p99 latency of the requests it
+   answered (not its 4xx: a client cannot trip the guard) for `bake_seconds` at each step;
 4. drain the old version (wait for its in-flight requests) and stop it.
 
 A version that fails a check is rolled back automatically: the old version keeps (or gets
@@ -111,6 +112,8 @@ class ReleaseRecord:
     started: str = ""
     finished: str = ""
     seconds: float = 0.0
+    seconds_to_full_traffic: float | None = None
+    """From the start of the release (the approval trigger) to 100 % of traffic on it."""
     endpoint: str = ""
 
 
@@ -277,7 +280,7 @@ def release_local(
         if endpoint is None:
             endpoint = find_endpoint(workdir) or start_endpoint(workdir, port=port, detach=True)
         record.endpoint = endpoint.url
-        _rollout(endpoint, record, plan, say)
+        _rollout(endpoint, record, plan, say, started)
     except KeyboardInterrupt:
         record.outcome, record.reason = "interrupted", "stopped by the user"
         _restore(endpoint, record)
@@ -311,7 +314,11 @@ def _restore(endpoint: Endpoint | None, record: ReleaseRecord) -> None:
 
 
 def _rollout(
-    endpoint: Endpoint, record: ReleaseRecord, plan: RolloutPlan, say: Callable[[str], None]
+    endpoint: Endpoint,
+    record: ReleaseRecord,
+    plan: RolloutPlan,
+    say: Callable[[str], None],
+    started: float,
 ) -> None:
     version = record.version
     serving = endpoint.serving()
@@ -351,7 +358,10 @@ def _rollout(
         elif record.previous:
             weights.update({v: 0.0 for v in record.previous})
         endpoint.set_traffic(weights)
-        say(f"traffic: version {version} at {percent}%")
+        elapsed = time.monotonic() - started
+        if percent == 100:
+            record.seconds_to_full_traffic = round(elapsed, 3)
+        say(f"traffic: version {version} at {percent}% ({elapsed:.1f} s after approval)")
         deadline = time.monotonic() + plan.bake_seconds
         alarm = None
         while True:

@@ -196,9 +196,13 @@ def start_endpoint(
     capture_percent: int = 100,
     detach: bool = False,
     max_body_bytes: int | None = None,
+    workers: int | None = None,
     timeout: float = READY_TIMEOUT_SECONDS,
 ) -> Endpoint:
     """Start the router in its own process group and wait until it answers.
+
+    `workers`: model server processes per version (None: `MLOPS_SERVE_WORKERS` when set,
+    else one per core).
 
     Attached (the default), the router exits with this process; detached, it keeps running
     (stop it with `mlops serve stop`)."""
@@ -227,6 +231,9 @@ def start_endpoint(
     ]
     if max_body_bytes:
         argv += ["--max-body-bytes", str(max_body_bytes)]
+    workers = workers or int(os.environ.get("MLOPS_SERVE_WORKERS", "0") or 0)
+    if workers:
+        argv += ["--workers", str(workers)]
     if not detach:
         argv += ["--exit-with-parent", str(os.getpid())]
     log = open(endpoint_dir(workdir) / "router.log", "ab")  # noqa: SIM115 - owned by the child

@@ -45,20 +45,31 @@ class Metrics:
         self.requests: dict[tuple[str, int], int] = defaultdict(int)
         self.latency: dict[str, _Series] = defaultdict(_Series)
         self.upstream_errors: dict[str, int] = defaultdict(int)
+        self.retries: dict[str, int] = defaultdict(int)
         self.captured = 0
+        self.capture_pruned = 0
 
     def observe(self, version: str, status: int, seconds: float) -> None:
+        """Count the answer and its latency; the recent latencies behind p50/p99 (the release
+        guard's signal) leave out 4xx answers, which the client caused, not the server."""
         with self._lock:
             self.requests[(version, status)] += 1
             series = self.latency[version]
             series.buckets[bisect.bisect_left(BUCKETS, seconds)] += 1
             series.total += seconds
             series.count += 1
-            series.recent.append(seconds)
+            if not 400 <= status < 500:
+                series.recent.append(seconds)
 
     def upstream_error(self, version: str) -> None:
+        """A request the version could not answer, even on a retry."""
         with self._lock:
             self.upstream_errors[version] += 1
+
+    def retried(self, version: str) -> None:
+        """A connection to the version failed and the request was retried."""
+        with self._lock:
+            self.retries[version] += 1
 
     def summary(self, version: str) -> dict[str, float]:
         """Requests, 5xx, 4xx, and p50/p99 latency (ms) over the last RECENT requests."""
@@ -75,6 +86,7 @@ class Metrics:
             "errors_5xx": sum(n for c, n in codes.items() if c >= 500),
             "errors_4xx": sum(n for c, n in codes.items() if 400 <= c < 500),
             "upstream_errors": self.upstream_errors.get(version, 0),
+            "retries": self.retries.get(version, 0),
             "p50_ms": pct(0.50),
             "p99_ms": pct(0.99),
         }

@@ -1,12 +1,15 @@
 """The local endpoint: a router in front of one model server per version (Starlette on uvicorn,
-aiohttp to the model servers).
+keep-alive HTTP to the model servers).
 
     python -m pipelines.serving.router --state-file FILE --capture-dir DIR [--port 8080]
 
-Public routes (the SageMaker / MLflow scoring contract, plus metrics):
+Public routes (the SageMaker / MLflow scoring contract, the Open Inference Protocol v2 of
+KServe and MLServer, plus metrics):
 
     GET  /ping, /health     200 when a version takes traffic and its process is up, else 503
+    GET  /version           the MLflow version of the scoring contract (MLflow's client asks)
     POST /invocations       forwarded to a version picked by the traffic weights
+    GET, POST /v2/...       forwarded the same way (`/v2/models/{name}/infer`, metadata, health)
     GET  /metrics           Prometheus text: requests, errors, latency per version
 
 Admin routes, for the release (loopback only, and the `X-Admin-Token` from the state file):
@@ -17,9 +20,14 @@ Admin routes, for the release (loopback only, and the `X-Admin-Token` from the s
     DELETE /-/backends/{v}?drain_seconds=N   drain (wait for in-flight requests) and stop
     GET    /-/backends/{v}/ping, POST /-/backends/{v}/invocations   reach one version directly
 
+Each version runs `workers` model server processes on one port (`model_server --workers`).
 Successful invocations are captured (a `capture_percent` share) as JSON lines: the raw
-request and response, the version, the latency. The router stops every model server it
-started when it stops, and each model server stops when the router dies.
+request and response, the version, the latency; a file is rotated every hour or at
+`capture_file_bytes`, and the oldest files are deleted past `capture_max_bytes`. A request
+whose pooled connection the model server closed is retried once; only a retry that fails too
+counts as an upstream error (the release guard's signal, with 5xx and latency of answered
+requests). The router stops every model server it started when it stops, and each model
+server stops when the router dies.
 """
 
 from __future__ import annotations
@@ -40,18 +48,25 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from pipelines.serving.metrics import Metrics
-from pipelines.serving.model_server import (
+from pipelines.serving.server import (
     DEFAULT_MAX_BODY_BYTES,
     LOOPBACK,
     Hardening,
-    _exit_with_parent,
     bind,
+    default_workers,
+    exit_with_parent,
+    send_error,
+    send_json,
     serve,
 )
+from pipelines.serving.spare import Spare, terminate
+from pipelines.serving.upstream import Upstream, UpstreamError
 
 START_TIMEOUT_SECONDS = 120.0
-STOP_TIMEOUT_SECONDS = 10.0
 MAX_CAPTURED_BODY = 256 * 1024
+CAPTURE_FILE_BYTES = 64 * 1024 * 1024
+CAPTURE_MAX_BYTES = 1024 * 1024 * 1024
+FORWARDED_HEADERS = (b"content-type", b"accept")
 
 
 @dataclass
@@ -60,7 +75,8 @@ class Backend:
 
     version: str
     model_uri: str
-    process: asyncio.subprocess.Process
+    process: Any
+    """An asyncio subprocess, or a `ForkedProcess` of the spare (same interface)."""
     port: int
     log: Path
     session: Any = None
@@ -88,21 +104,38 @@ class Router:
     """Versions, weights, forwarding, capture and metrics; all state lives on one event loop."""
 
     def __init__(
-        self, *, run_dir: Path, capture_dir: Path, capture_percent: int, max_body_bytes: int
+        self,
+        *,
+        run_dir: Path,
+        capture_dir: Path,
+        capture_percent: int,
+        max_body_bytes: int,
+        workers: int = 1,
+        capture_file_bytes: int = CAPTURE_FILE_BYTES,
+        capture_max_bytes: int = CAPTURE_MAX_BYTES,
+        use_spare: bool = True,
     ):
         self.run_dir, self.capture_dir = run_dir, capture_dir
         self.capture_percent, self.max_body_bytes = capture_percent, max_body_bytes
+        self.workers = workers
+        self.capture_file_bytes, self.capture_max_bytes = capture_file_bytes, capture_max_bytes
         self.backends: dict[str, Backend] = {}
         self.weights: dict[str, float] = {}
         self.metrics = Metrics()
         self._capture: TextIO | None = None
-        self._capture_hour = ""
+        self._capture_key = ""
+        self._capture_size = 0
         self._flusher: asyncio.Task[None] | None = None
+        self.use_spare = use_spare
+        self.spare: Spare | None = None
 
     # lifecycle -------------------------------------------------------------------------
     async def startup(self) -> None:
         self.capture_dir.mkdir(parents=True, exist_ok=True)
         self._flusher = asyncio.create_task(self._flush_every(0.5))
+        if self.use_spare:
+            self.spare = Spare()
+            await self.spare.start()
 
     async def shutdown(self) -> None:
         for version in list(self.backends):
@@ -111,6 +144,8 @@ class Router:
             print(f"router: stopped version {version} (exit {result['exit_code']})", flush=True)
         if self._flusher:
             self._flusher.cancel()
+        if self.spare:
+            await self.spare.stop()
         if self._capture:
             self._capture.close()
 
@@ -130,31 +165,41 @@ class Router:
         ready = self.run_dir / f"model-{version}.ready.json"
         log = self.run_dir / f"model-{version}.log"
         ready.unlink(missing_ok=True)
-        with open(log, "wb") as out:
-            process = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "pipelines.serving.model_server",
-                "--model-uri",
-                model_uri,
-                "--version",
-                version,
-                "--ready-file",
-                str(ready),
-                "--exit-with-parent",
-                str(os.getpid()),
-                "--max-body-bytes",
-                str(self.max_body_bytes),
-                stdout=out,
-                stderr=asyncio.subprocess.STDOUT,
-                stdin=asyncio.subprocess.DEVNULL,
-            )
+        server_args = [
+            "--model-uri",
+            model_uri,
+            "--version",
+            version,
+            "--ready-file",
+            str(ready),
+            "--max-body-bytes",
+            str(self.max_body_bytes),
+            "--workers",
+            str(self.workers),
+        ]
+        log.write_bytes(b"")
+        process: Any = None
+        if self.spare is not None:
+            process = await self.spare.fork(log, server_args)
+        if process is None:
+            with open(log, "wb") as out:
+                process = await asyncio.create_subprocess_exec(
+                    sys.executable,
+                    "-m",
+                    "pipelines.serving.model_server",
+                    *server_args,
+                    "--exit-with-parent",
+                    str(os.getpid()),
+                    stdout=out,
+                    stderr=asyncio.subprocess.STDOUT,
+                    stdin=asyncio.subprocess.DEVNULL,
+                )
         deadline = time.monotonic() + timeout
         while not ready.is_file():
             if process.returncode is not None or time.monotonic() > deadline:
                 why = f"exited with code {process.returncode}"
                 if process.returncode is None:
-                    await _terminate(process)
+                    await terminate(process)
                     why = f"did not start within {timeout:.0f}s"
                 tail = " ".join(log.read_text(errors="replace").strip().splitlines()[-3:])
                 raise RouterError(
@@ -163,12 +208,7 @@ class Router:
                 )
             await asyncio.sleep(0.1)
         port = int(json.loads(ready.read_text())["port"])
-        import aiohttp
-
-        session = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=256, keepalive_timeout=3.0),
-            timeout=aiohttp.ClientTimeout(total=60),
-        )
+        session = Upstream(LOOPBACK, port)  # idle connections go before the server's 5 s
         backend = Backend(
             version, model_uri, process, port, log, session=session, started=time.time()
         )
@@ -192,7 +232,7 @@ class Router:
             await asyncio.sleep(0.02)
         left = backend.inflight
         await backend.session.close()
-        await _terminate(backend.process)
+        await terminate(backend.process)
         self.backends.pop(version, None)
         return {
             "version": version,
@@ -237,26 +277,26 @@ class Router:
 
     # forwarding ------------------------------------------------------------------------
     async def forward(
-        self, backend: Backend, path: str, body: bytes, content_type: str
+        self, backend: Backend, path: str, body: bytes | None, headers: dict[str, str]
     ) -> tuple[int, bytes, str]:
         backend.inflight += 1
         try:
-            async with backend.session.post(
-                backend.url + path, data=body, headers={"content-type": content_type}
-            ) as resp:
-                return (
-                    resp.status,
-                    await resp.read(),
-                    resp.headers.get("content-type", "application/json"),
-                )
+            return await backend.session.request(
+                "GET" if body is None else "POST", path, body, headers
+            )
         finally:
             backend.inflight -= 1
 
-    async def invoke(self, body: bytes, content_type: str) -> tuple[int, bytes, str, str]:
-        import aiohttp
-
-        tried: set[str] = set()
-        for _ in range(2):  # one retry on another (or the same) version if a server vanished
+    async def invoke(
+        self,
+        body: bytes | None,
+        headers: dict[str, str],
+        path: str = "/invocations",
+    ) -> tuple[int, bytes, str, str]:
+        """Forward to a version picked by weight; one retry (on another version when there is
+        one) when the connection fails. Only a failed retry counts as an upstream error."""
+        tried: list[str] = []
+        for _ in range(2):
             backend = self.pick(frozenset(tried)) or self.pick()
             if backend is None:
                 raise RouterError(
@@ -264,19 +304,55 @@ class Router:
                 )
             started = time.perf_counter()
             try:
-                status, payload, ctype = await self.forward(
-                    backend, "/invocations", body, content_type
-                )
-            except (TimeoutError, aiohttp.ClientConnectionError):
-                self.metrics.upstream_error(backend.version)
-                tried.add(backend.version)
+                status, payload, ctype = await self.forward(backend, path, body, headers)
+            except UpstreamError:
+                tried.append(backend.version)
+                self.metrics.retried(backend.version)
                 continue
             seconds = time.perf_counter() - started
             self.metrics.observe(backend.version, status, seconds)
-            if status == 200:
-                self._record(backend.version, body, content_type, payload, seconds)
+            if status == 200 and body is not None:
+                self._record(
+                    backend.version, body, headers.get("content-type", ""), payload, seconds
+                )
             return status, payload, ctype, backend.version
+        for version in set(tried):
+            self.metrics.upstream_error(version)
         raise RouterError(502, "the model server did not answer; see /-/state and its log")
+
+    def _capture_file(self, now: datetime, size: int) -> TextIO:
+        """The open capture file: a new one every hour or past `capture_file_bytes`; the
+        oldest files go once all of them hold more than `capture_max_bytes`."""
+        hour = f"{now:%Y%m%dT%H}"
+        if (
+            self._capture is None
+            or not self._capture_key.startswith(hour)
+            or self._capture_size + size > self.capture_file_bytes
+        ):
+            if self._capture:
+                self._capture.close()
+            part = 0
+            while True:
+                key = hour if part == 0 else f"{hour}-{part}"
+                path = self.capture_dir / f"capture-{key}.jsonl"
+                if not path.exists() or path.stat().st_size + size <= self.capture_file_bytes:
+                    break
+                part += 1
+            self._capture = open(path, "a", encoding="utf-8")  # noqa: SIM115 - kept open
+            self._capture_key = key
+            self._capture_size = path.stat().st_size
+            self._prune(keep=path)
+        return self._capture
+
+    def _prune(self, keep: Path) -> None:
+        files = sorted(self.capture_dir.glob("capture-*.jsonl"), key=lambda p: p.stat().st_mtime)
+        total = sum(p.stat().st_size for p in files)
+        for path in files:
+            if total <= self.capture_max_bytes or path == keep:
+                break
+            total -= path.stat().st_size
+            path.unlink(missing_ok=True)
+            self.metrics.capture_pruned += 1
 
     def _record(
         self, version: str, body: bytes, content_type: str, payload: bytes, seconds: float
@@ -284,13 +360,6 @@ class Router:
         if len(body) > MAX_CAPTURED_BODY or random.random() * 100 >= self.capture_percent:
             return
         now = datetime.now(UTC)
-        hour = f"{now:%Y%m%dT%H}"
-        if self._capture is None or hour != self._capture_hour:
-            if self._capture:
-                self._capture.close()
-            path = self.capture_dir / f"capture-{hour}.jsonl"
-            self._capture = open(path, "a", encoding="utf-8")  # noqa: SIM115 - kept open
-            self._capture_hour = hour
         record = {
             "time": now.isoformat(),
             "version": version,
@@ -299,7 +368,11 @@ class Router:
             "response": payload.decode("utf-8", "replace"),
             "latency_ms": round(seconds * 1000, 3),
         }
-        self._capture.write(json.dumps(record) + "\n")
+        line = json.dumps(record) + "\n"
+        self._capture_file(now, len(line)).write(line)
+        self._capture_size += len(line)
+        if self._capture_size > self.capture_file_bytes:
+            self._capture_file(now, 0)
         self.metrics.captured += 1
 
     def state(self) -> dict[str, Any]:
@@ -320,19 +393,6 @@ class Router:
             "serving": [v for v, w in self.weights.items() if w > 0],
             "captured": self.metrics.captured,
         }
-
-
-async def _terminate(process: asyncio.subprocess.Process) -> None:
-    if process.returncode is not None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        process.terminate()
-    try:
-        await asyncio.wait_for(process.wait(), STOP_TIMEOUT_SECONDS)
-    except TimeoutError:
-        with contextlib.suppress(ProcessLookupError):
-            process.kill()
-        await process.wait()
 
 
 def build_app(router: Router, token: str) -> Any:
@@ -376,17 +436,8 @@ def build_app(router: Router, token: str) -> Any:
             media_type="application/json",
         )
 
-    async def invocations(request: Request) -> Response:
-        body = await request.body()
-        try:
-            status, payload, ctype, version = await router.invoke(
-                body, request.headers.get("content-type", "")
-            )
-        except RouterError as exc:
-            return error(exc.status, exc.message)
-        return Response(
-            payload, status_code=status, media_type=ctype, headers={"x-model-version": version}
-        )
+    async def version(request: Request) -> Response:
+        return Response(_mlflow_version(), media_type="application/json")
 
     async def metrics(request: Request) -> Response:
         text = router.metrics.exposition(
@@ -420,13 +471,16 @@ def build_app(router: Router, token: str) -> Any:
 
     async def backend_ping(request: Request) -> Response:
         backend = router._backend(request.path_params["version"])
-        async with backend.session.get(backend.url + "/ping") as resp:
-            return Response(await resp.read(), status_code=resp.status)
+        status, payload, _ = await backend.session.request("GET", "/ping", None, {})
+        return Response(payload, status_code=status)
 
     async def backend_invoke(request: Request) -> Response:
         backend = router._backend(request.path_params["version"])
         status, payload, ctype = await router.forward(
-            backend, "/invocations", await request.body(), request.headers.get("content-type", "")
+            backend,
+            "/invocations",
+            await request.body(),
+            {k: v for k, v in request.headers.items() if k.encode() in FORWARDED_HEADERS},
         )
         return Response(
             payload,
@@ -443,11 +497,21 @@ def build_app(router: Router, token: str) -> Any:
         finally:
             await router.shutdown()
 
-    app = Starlette(
+    async def http_error(request: Request, exc: Exception) -> Response:
+        status = getattr(exc, "status_code", 500)
+        detail = getattr(exc, "detail", "") or "error"
+        code = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}.get(status, "ENDPOINT_ERROR")
+        return JSONResponse(
+            {"error_code": code, "message": f"{detail}: {request.method} {request.url.path}"},
+            status_code=status,
+            headers=getattr(exc, "headers", None),
+        )
+
+    inner = Starlette(
         routes=[
             Route("/ping", ping),
             Route("/health", ping),
-            Route("/invocations", invocations, methods=["POST"]),
+            Route("/version", version),
             Route("/metrics", metrics),
             Route("/-/state", admin(state)),
             Route("/-/backends", admin(add_backend), methods=["POST"]),
@@ -456,9 +520,51 @@ def build_app(router: Router, token: str) -> Any:
             Route("/-/backends/{version}/invocations", admin(backend_invoke), methods=["POST"]),
             Route("/-/traffic", admin(traffic), methods=["PUT"]),
         ],
+        exception_handlers={404: http_error, 405: http_error},
         lifespan=lifespan,
     )
+
+    async def scoring(scope: Any, send: Any) -> None:
+        """The public scoring routes, forwarded without a framework in the way."""
+        method, path = scope["method"], scope["path"]
+        if method not in ("GET", "POST") or (path == "/invocations" and method != "POST"):
+            await send_error(send, 405, f"{method} is not allowed on {path}", "METHOD_NOT_ALLOWED")
+            return
+        headers = {
+            k.decode(): v.decode("latin-1") for k, v in scope["headers"] if k in FORWARDED_HEADERS
+        }
+        if scope.get("query_string"):
+            path = f"{path}?{scope['query_string'].decode('latin-1')}"
+        try:
+            status, payload, ctype, version = await router.invoke(
+                scope.get("body") if method == "POST" else None, headers, path
+            )
+        except RouterError as exc:
+            code = {502: "BAD_GATEWAY", 503: "UNAVAILABLE"}.get(exc.status, "ENDPOINT_ERROR")
+            await send_error(send, exc.status, exc.message, code)
+            return
+        await send_json(
+            send, status, payload, [(b"x-model-version", version.encode())], ctype.encode()
+        )
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and (
+            scope["path"] == "/invocations" or scope["path"].startswith("/v2")
+        ):
+            await scoring(scope, send)
+            return
+        await inner(scope, receive, send)
+
     return Hardening(app, version=None, max_body_bytes=router.max_body_bytes)
+
+
+def _mlflow_version() -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version("mlflow")
+    except metadata.PackageNotFoundError:
+        return "unknown"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -473,6 +579,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--capture-percent", type=int, default=100)
     parser.add_argument("--max-body-bytes", type=int, default=DEFAULT_MAX_BODY_BYTES)
     parser.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        help=f"model server processes per version (0 = one per core: {default_workers()})",
+    )
+    parser.add_argument("--capture-file-bytes", type=int, default=CAPTURE_FILE_BYTES)
+    parser.add_argument("--capture-max-bytes", type=int, default=CAPTURE_MAX_BYTES)
+    parser.add_argument(
         "--exit-with-parent",
         type=int,
         default=0,
@@ -481,7 +595,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     if args.exit_with_parent:
-        _exit_with_parent(args.exit_with_parent)
+        exit_with_parent(args.exit_with_parent)
     try:
         sock = bind(args.port)
     except OSError as exc:
@@ -497,6 +611,9 @@ def main(argv: list[str] | None = None) -> int:
         capture_dir=args.capture_dir,
         capture_percent=args.capture_percent,
         max_body_bytes=args.max_body_bytes,
+        workers=args.workers or default_workers(),
+        capture_file_bytes=args.capture_file_bytes,
+        capture_max_bytes=args.capture_max_bytes,
     )
     port = sock.getsockname()[1]
     args.state_file.parent.mkdir(parents=True, exist_ok=True)

@@ -5,13 +5,13 @@ plain Python, no platform SDK).
         --export-dir PATH [--export-uri S3_URI]
 
 On SageMaker the model is registered by SageMaker's own RegisterModel step, not by
-`pipelines.steps.register`, so the ONNX export that step does elsewhere runs here instead: after
-the quality gate's condition, before RegisterModel. It is built on `pipelines.export`: the
-model (an MLflow folder, or the training job's `model.tar.gz`) is converted with skl2onnx and
+`pipelines.steps.register`, so the ONNX export that step does elsewhere runs here instead:
+after the quality gate's condition, before RegisterModel. It is built on
+`pipelines.steps.onnx_parity`: the model (an MLflow folder, or the training job's `model.tar.gz`) is converted with skl2onnx and
 its class probabilities are compared with the original's on every row of the test split.
 
 Writes
-- `<export-dir>/export.json`: the export result (`pipelines.export.ExportResult`) plus
+- `<export-dir>/export.json`: the export result (`pipelines.steps.onnx_parity.ExportResult`) plus
   `metadata`, the string values the model package carries as CustomerMetadataProperties:
   `onnx_exportable` ("true"/"false"), `onnx_reason`, `onnx_max_abs_diff`, `onnx_tolerance`
   and `onnx_uri` (`<export-uri>/onnx/model.onnx` when exportable), each fitted to the API's
@@ -36,6 +36,7 @@ from typing import Any
 
 from pipelines.definition import Input, Step
 from pipelines.steps._common import StepError, split_file, write_json
+from pipelines.steps.onnx_parity import ONNX_FILE, export_model
 
 STEP = Step(
     "export-onnx",
@@ -102,8 +103,6 @@ def export(
     model: Path, test: Path, export_dir: Path, *, tolerance: float, export_uri: str = ""
 ) -> dict[str, Any]:
     """Export `model`, check parity on `test`, write export.json (and onnx/model.onnx)."""
-    from pipelines.export import ONNX_FILE, export_model
-
     if not 0.0 < tolerance <= 0.5:
         raise StepError(f"--tolerance {tolerance:g} is not within (0, 0.5]; set export.tolerance")
     if split_file(test) is None:

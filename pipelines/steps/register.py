@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.steps._common import StepError, hash_path, read_json, split_file, write_json
+from pipelines.steps.onnx_parity import ExportResult, export_model
 
 APPROVALS = ("approved", "pending")
 CHAMPION_ALIAS = "champion"
@@ -190,8 +191,6 @@ def _export(
     model: Path, test: Path | None, out: Path, enabled: bool, tolerance: float
 ) -> dict[str, Any]:
     """ONNX export and parity of `model` into `out`; never raises (the version registers)."""
-    from pipelines.export import ExportResult, export_model
-
     if not enabled:
         result = ExportResult(False, "export.onnx is off for this stack", tolerance)
     elif test is None or split_file(test) is None:

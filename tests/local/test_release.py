@@ -4,21 +4,26 @@ the endpoint."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 import pytest
+import requests
 from mlflow.tracking import MlflowClient
 from typer.testing import CliRunner
 
 from mlops.cli_local import app
 from pipelines.local import default_tracking_uri
-from pipelines.loop.traffic import payload
+from pipelines.loop.traffic import Traffic, payload
 from pipelines.release import ReleaseError
 from pipelines.release.local import (
     RolloutPlan,
@@ -191,3 +196,122 @@ def test_cli_monitor_without_new_traffic_needs_more_rows(demo_workdir: Path) -> 
     )
     assert result.exit_code == 0
     assert "need 100000" in result.output
+
+
+def _bad_client(url: str, stop: threading.Event, sent: list[int]) -> None:
+    """Everything a client without the admin token can get wrong, over and over: malformed
+    bodies, wrong types, nesting, wrong routes, and connections dropped mid-request."""
+    host, port = urlparse(url).hostname, urlparse(url).port
+    cols = [f"c{i}" for i in range(30)]
+    bodies = [
+        (b"[" * 100_000 + b"]" * 100_000, "application/json"),
+        (
+            json.dumps({"dataframe_split": {"columns": cols, "data": [["1"] * 30]}}).encode(),
+            "application/json",
+        ),
+        (json.dumps({"instances": [{"mean_radius": True}]}).encode(), "application/json"),
+        (b"\xff\xfe", "text/csv"),
+        (b"<a/>", "application/xml"),
+        (b'{"inputs": [{"name": "x"}]}', "application/json"),
+    ]
+    session = requests.Session()
+    while not stop.is_set():
+        for body, ctype in bodies:
+            path = "/v2/models/m/infer" if body.startswith(b'{"inputs"') else "/invocations"
+            session.post(url + path, data=body, headers={"content-type": ctype}, timeout=10)
+            sent[0] += 1
+        with socket.create_connection((host, port), timeout=5) as raw:  # hang up mid-body
+            raw.sendall(
+                b"POST /invocations HTTP/1.1\r\ncontent-type: application/json\r\n"
+                b'content-length: 1000\r\n\r\n{"inst'
+            )
+        time.sleep(0.01)
+
+
+def _overflowing_scaler(folder: Path) -> None:
+    """A model that passes the smoke test (its serving example) but fails on most real rows:
+    its scaler overflows to infinity away from the example's mean_area, and the classifier
+    then refuses the input (a 5xx: a model fault, not a client's)."""
+    import cloudpickle
+    import numpy as np
+
+    example = json.loads((folder / "serving_input_example.json").read_text())["dataframe_split"]
+    j = example["columns"].index("mean_area")
+    values = np.array(example["data"], dtype=float)[:, j]
+    middle = (values.max() + values.min()) / 2
+    with open(folder / "model.pkl", "rb") as fh:
+        model = cloudpickle.load(fh)
+    scaler = model.steps[0][1]
+    scaler.mean_[j] = middle
+    scaler.scale_[j] = 2 * max(values.max() - middle, 1.0) / 1e308
+    with open(folder / "model.pkl", "wb") as fh:
+        cloudpickle.dump(model, fh)
+
+
+@pytest.fixture()
+def own_endpoint(demo_workdir: Path, tmp_path: Path):
+    """A fresh endpoint serving version 2 (two workers), so these releases leave the session's
+    endpoint alone."""
+    source = describe_version(default_tracking_uri(demo_workdir), NAME, "2")["source"]
+    ep = start_endpoint(tmp_path / "own", port=0, workers=2)
+    try:
+        ep.add_version("2", source)
+        ep.set_traffic({"2": 100})
+        yield ep
+    finally:
+        ep.stop()
+
+
+def _release_under_traffic(
+    ep: Endpoint, demo_workdir: Path, version: str, features, *, bad_client: bool
+) -> tuple[Any, int]:
+    stop = threading.Event()
+    sent = [0]
+    bad = threading.Thread(target=_bad_client, args=(ep.url, stop, sent), daemon=True)
+    with Traffic(ep.url, features, concurrency=2, batch=1, pause=0.01) as traffic:
+        if bad_client:
+            bad.start()
+        try:
+            record = release_local(
+                workdir=demo_workdir,
+                tracking_uri=default_tracking_uri(demo_workdir),
+                model_name=NAME,
+                version=version,
+                endpoint=ep,
+                plan=RolloutPlan(strategy="canary", step_percent=50, bake_seconds=2.5),
+            )
+        finally:
+            stop.set()
+            if bad_client:
+                bad.join(15)
+    assert traffic.stats.sent > 20
+    return record, sent[0]
+
+
+def test_a_bad_client_during_the_bake_does_not_roll_back_a_good_release(
+    own_endpoint: Endpoint, demo_workdir: Path, tmp_path: Path, features
+) -> None:
+    version = _register_copy(demo_workdir, tmp_path, "good", lambda _p: None, "approved")
+    record, bad_requests = _release_under_traffic(
+        own_endpoint, demo_workdir, version, features, bad_client=True
+    )
+    assert record.outcome == "released", record.reason
+    assert bad_requests >= 12  # the bad client was busy during the bake
+    assert own_endpoint.serving() == {version: 100.0}
+    state = own_endpoint.state()["versions"][version]
+    assert state["errors_4xx"] > 0 and state["errors_5xx"] == 0
+    assert state["upstream_errors"] == 0
+
+
+def test_a_model_that_fails_under_traffic_is_rolled_back_during_the_bake(
+    own_endpoint: Endpoint, demo_workdir: Path, tmp_path: Path, features
+) -> None:
+    version = _register_copy(demo_workdir, tmp_path, "overflows", _overflowing_scaler, "approved")
+    record, _ = _release_under_traffic(
+        own_endpoint, demo_workdir, version, features, bad_client=False
+    )
+    assert record.outcome == "rolled-back", record.reason
+    assert [s["step"] for s in record.steps][:2] == ["start", "health+smoke"]
+    assert record.steps[1]["ok"] is True  # the smoke test passed: the bake caught it
+    assert "5xx" in record.reason
+    assert own_endpoint.serving() == {"2": 100.0}

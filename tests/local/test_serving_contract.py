@@ -4,6 +4,8 @@ payload with a 4xx and a message, never a 5xx, and keeps serving."""
 from __future__ import annotations
 
 import json
+import socket
+from urllib.parse import urlparse
 
 import pandas as pd
 import pytest
@@ -11,6 +13,7 @@ import requests
 
 from pipelines.loop.traffic import FORMATS, payload
 from pipelines.serving.endpoint import Endpoint
+from pipelines.serving.server import default_workers
 
 
 @pytest.mark.parametrize("form", FORMATS)
@@ -100,7 +103,15 @@ def malformed(features: pd.DataFrame) -> dict[str, tuple[bytes, dict[str, str], 
         "unsupported type": (b"<a/>", {"content-type": "application/xml"}, 415),
         "no content type": (b"{}", {}, 415),
         "other charset": (b"{}", {"content-type": "application/json; charset=latin-1"}, 415),
-        "oversized body": (b"x" * (6 * 1024 * 1024), j, 413),
+        "deeply nested (200 KB)": (b"[" * 100_000 + b"]" * 100_000, j, 400),
+        "numeric strings": (
+            dump({"dataframe_records": [{k: str(v) for k, v in r.items()} for r in rows]}),
+            j,
+            400,
+        ),
+        "booleans": (dump({"dataframe_records": [{**r, "mean_area": True} for r in rows]}), j, 400),
+        "extra column": (dump({"dataframe_records": [{**r, "extra": 1.0} for r in rows]}), j, 400),
+        "v2 garbage": (b'{"inputs": 5}', j, 400),
     }
 
 
@@ -109,9 +120,11 @@ def test_malformed_payloads_get_4xx_with_a_message_and_the_server_keeps_serving(
 ) -> None:
     answers = {}
     for name, (body, headers, expected) in malformed(features).items():
-        resp = requests.post(f"{endpoint.url}/invocations", data=body, headers=headers, timeout=30)
+        path = "/v2/models/m/infer" if name.startswith("v2") else "/invocations"
+        resp = requests.post(f"{endpoint.url}{path}", data=body, headers=headers, timeout=30)
         answers[name] = (resp.status_code, expected, resp.text[:120])
-        assert resp.text.strip(), f"{name}: no message"
+        assert resp.headers["content-type"] == "application/json", name
+        assert resp.json()["message"], f"{name}: no message"
     wrong = {n: a for n, a in answers.items() if a[0] != a[1]}
     assert not wrong, wrong
     assert requests.get(f"{endpoint.url}/ping", timeout=5).status_code == 200
@@ -135,3 +148,71 @@ def test_admin_routes_need_the_token(endpoint: Endpoint) -> None:
     )
     assert resp.status_code == 403
     assert endpoint.url.startswith("http://127.0.0.1:")
+
+
+def test_a_body_declared_over_the_limit_is_refused_before_it_is_read(endpoint: Endpoint) -> None:
+    url = urlparse(endpoint.url)
+    with socket.create_connection((url.hostname, url.port), timeout=10) as raw:
+        raw.sendall(
+            b"POST /invocations HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+            b"content-length: 200000000\r\n\r\n"
+        )
+        answer = raw.recv(4096).decode()
+    assert answer.startswith("HTTP/1.1 413"), answer
+    assert '"REQUEST_TOO_LARGE"' in answer
+
+
+def test_unknown_routes_and_methods_answer_json(endpoint: Endpoint) -> None:
+    for method, path, expected in (
+        ("GET", "/nowhere", 404),
+        ("GET", "/invocations", 405),
+        ("DELETE", "/ping", 405),
+    ):
+        resp = requests.request(method, endpoint.url + path, timeout=10)
+        assert resp.status_code == expected, (method, path, resp.text)
+        assert resp.json()["error_code"] and resp.json()["message"]
+
+
+def test_mlflow_client_version_v2_and_csv_answers(
+    endpoint: Endpoint, features: pd.DataFrame
+) -> None:
+    from mlflow.pyfunc.scoring_server.client import ScoringServerClient
+
+    host, port = urlparse(endpoint.url).hostname, urlparse(endpoint.url).port
+    assert ScoringServerClient(host, port).get_version()
+    rows = features.iloc[[0, 19, 20]]
+    body, ctype = payload(rows, "dataframe_split")
+    expected = requests.post(
+        f"{endpoint.url}/invocations", data=body, headers={"content-type": ctype}, timeout=30
+    ).json()["predictions"]
+    as_csv = requests.post(
+        f"{endpoint.url}/invocations",
+        data=body,
+        headers={"content-type": ctype, "accept": "text/csv"},
+        timeout=30,
+    )
+    assert as_csv.headers["content-type"] == "text/csv"
+    assert as_csv.text.split() == [str(p) for p in expected]
+    v2 = {
+        "inputs": [
+            {"name": c, "shape": [3], "datatype": "FP64", "data": rows[c].tolist()}
+            for c in rows.columns
+        ]
+    }
+    resp = requests.post(f"{endpoint.url}/v2/models/local-classifier/infer", json=v2, timeout=30)
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["outputs"][0]["data"] == expected
+    assert resp.headers["x-model-version"] == "2"
+
+
+def test_every_worker_of_a_version_takes_connections_with_tcp_nodelay(
+    endpoint: Endpoint,
+) -> None:
+    port = endpoint.state()["versions"]["2"]["port"]
+    workers, nodelay = set(), set()
+    for _ in range(60):  # a new connection each time: the kernel spreads them (SO_REUSEPORT)
+        resp = requests.get(f"http://127.0.0.1:{port}/ping", timeout=5)
+        workers.add(resp.headers["x-worker"])
+        nodelay.add(resp.headers["x-tcp-nodelay"])
+    assert len(workers) == default_workers()
+    assert nodelay == {"1"}

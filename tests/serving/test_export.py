@@ -14,8 +14,8 @@ import pytest
 from mlflow.tracking import MlflowClient
 from typer.testing import CliRunner
 
-from pipelines.export import check_parity, export_model, onnx_probabilities, to_onnx
 from pipelines.local import RunResult, default_tracking_uri
+from pipelines.steps.onnx_parity import check_parity, export_model, onnx_probabilities, to_onnx
 from tests.serving.conftest import MODEL, register_copy
 
 
@@ -55,7 +55,7 @@ def test_a_model_skl2onnx_cannot_convert_is_not_exportable_with_the_reason(
         def predict_proba(self, x):  # pragma: no cover - never called
             return np.zeros((len(x), 2))
 
-    from pipelines.export import NotExportable
+    from pipelines.steps.onnx_parity import NotExportable
 
     with pytest.raises(NotExportable, match="skl2onnx cannot convert Opaque"):
         to_onnx(Opaque(), 30)

@@ -15,6 +15,7 @@ import tomllib
 import urllib.request
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from core.config import PROJECT_ROOT
@@ -121,6 +122,27 @@ def test_serve_entry_point_answers_the_sagemaker_contract(tmp_path: Path) -> Non
             answer = json.loads(r.read())
             assert r.headers["X-Model-Version"] == "7"
         assert answer["predictions"] == model.predict(X.head(3)).tolist()
+        # a whole object from the batch transform (SplitType=None): 5.4 MB of CSV is answered
+        big = pd.concat([X] * 400, ignore_index=True)
+        csv = big.to_csv(index=False).encode()
+        assert len(csv) > 5_400_000
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/invocations", data=csv, headers={"Content-Type": "text/csv"}
+        )
+        with urllib.request.urlopen(request, timeout=60) as r:
+            assert len(json.loads(r.read())["predictions"]) == len(big)
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_serve_takes_every_payload_the_batch_transform_sends_whole() -> None:
+    """The transform step sends each object whole up to MaxPayloadInMB; `serve`'s body limit
+    is at least that, in the entry point and in the model server's own default."""
+    from pipelines.compilers.sagemaker_batch import MAX_PAYLOAD_MB
+    from pipelines.serving.server import DEFAULT_MAX_BODY_BYTES
+
+    serve = (PROJECT_ROOT / "docker" / "serve").read_text()
+    limit = int(re.search(r"MAX_BODY_BYTES:-(\d+)", serve).group(1))
+    assert limit >= MAX_PAYLOAD_MB * 1024 * 1024
+    assert DEFAULT_MAX_BODY_BYTES >= MAX_PAYLOAD_MB * 1024 * 1024

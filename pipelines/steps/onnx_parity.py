@@ -24,6 +24,8 @@ from typing import Any
 
 import numpy as np
 
+from pipelines.steps._common import read_split
+
 ONNX_FILE = "model.onnx"
 REPORT_FILE = "export.json"
 ARTIFACT_PATH = "onnx"
@@ -148,8 +150,6 @@ def export_model(
 
     Writes export.json always and model.onnx only when the parity check passed."""
     import mlflow.sklearn
-
-    from pipelines.steps._common import read_split
 
     out_dir.mkdir(parents=True, exist_ok=True)
     meta = json.loads((test_dir / "schema.json").read_text())
