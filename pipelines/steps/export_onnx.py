@@ -8,7 +8,8 @@ On SageMaker the model is registered by SageMaker's own RegisterModel step, not 
 `pipelines.steps.register`, so the ONNX export that step does elsewhere runs here instead:
 after the quality gate's condition, before RegisterModel. It is built on
 `pipelines.steps.onnx_parity`: the model (an MLflow folder, or the training job's
-`model.tar.gz`) is converted with skl2onnx and its class probabilities are compared with the original's on every row of the test split.
+`model.tar.gz`) is converted with skl2onnx and its class probabilities are compared with the
+original's on every row of the test split.
 
 Writes
 - `<export-dir>/export.json`: the export result (`pipelines.steps.onnx_parity.ExportResult`) plus
