@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
                 lost = traffic.stats.failed - failed
                 print(f"release {version}: {record.outcome}, {lost} failed of {during}")
                 rows.append(
-                    f"| {i + 1} | {', '.join(record.previous)} -> {version} | "
+                    f"| {i + 1} | {', '.join(record.serving_before)} -> {version} | "
                     f"{record.outcome} | {seconds:.1f} | {during} | {lost} |"
                 )
             total_failed = traffic.stats.failed

@@ -31,7 +31,8 @@ from pipelines.local import default_tracking_uri, run_local
 from pipelines.loop.monitor import DriftCheck, monitor_once
 from pipelines.loop.report import write_report
 from pipelines.loop.traffic import Traffic
-from pipelines.release.local import ReleaseRecord, RolloutPlan, approved_version, release_local
+from pipelines.release import ReleaseRecord
+from pipelines.release.local import RolloutPlan, approved_version, release_local
 from pipelines.serving.endpoint import Endpoint, find_endpoint, start_endpoint
 
 DEFAULT_WORKDIR = Path(".mlops/demo")

@@ -331,7 +331,7 @@ def write_report(
                     [
                         _esc(r["finished"]),
                         _esc(r["version"]),
-                        _esc(", ".join(r["previous"]) or "-"),
+                        _esc(", ".join(r.get("serving_before", [])) or "-"),
                         _esc(r["strategy"]),
                         _outcome(r["outcome"]),
                         _esc(r["reason"]),

@@ -107,7 +107,7 @@ class StackDriver(Protocol):
     def up(self, say: Say) -> dict[str, Any]: ...
 
 
-def _short(exc: BaseException) -> str:
+def short_error(exc: BaseException) -> str:
     text = " ".join(str(exc).split())
     return text[-400:]
 
@@ -165,14 +165,19 @@ class SmokeInput:
 
 @dataclass
 class ReleaseRecord:
-    """One release attempt, as appended to releases.jsonl."""
+    """One release attempt on any platform (`mlops release STACK` and the local loop alike),
+    as appended to a releases.jsonl."""
 
     stack: str
+    """The stack released to (`local` for this machine's endpoint)."""
     platform: str
+    """sagemaker, azureml, onprem or local."""
     version: str
     previous: str | None
+    """The version serving before (the local endpoint: the versions, comma-separated)."""
     outcome: str = "started"
-    """released, unchanged, rolled-back, rollback-failed."""
+    """released, unchanged, rolled-back, rollback-failed; locally also refused, failed,
+    interrupted."""
     reason: str = ""
     ref: str = ""
     registry: str = ""
@@ -185,12 +190,24 @@ class ReleaseRecord:
     steps: list[dict[str, Any]] = field(default_factory=list)
     started: str = ""
     finished: str = ""
+    serving_before: list[str] = field(default_factory=list)
+    """Local endpoint: every version that served when the release started."""
+    model_name: str = ""
+    model_uri: str = ""
+    metrics: dict[str, float] = field(default_factory=dict)
+    strategy: str = ""
+    """Local endpoint: the rollout strategy the traffic moved by."""
+    seconds: float = 0.0
+    seconds_to_full_traffic: float | None = None
+    """Local endpoint: from the start of the release (the approval trigger) to 100 % of
+    traffic on it."""
+    endpoint: str = ""
 
     def step(self, name: str, ok: bool, detail: str = "") -> None:
-        self.steps.append({"step": name, "ok": ok, "detail": detail, "at": _now()})
+        self.steps.append({"step": name, "ok": ok, "detail": detail, "at": now_iso()})
 
 
-def _now() -> str:
+def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 

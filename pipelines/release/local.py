@@ -22,15 +22,14 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import requests
 
 from core.config import STRATEGIES
-from pipelines.release import ReleaseError
+from pipelines.release import ReleaseError, ReleaseRecord, append_record, now_iso, read_records
 from pipelines.serving.endpoint import Endpoint, EndpointError, find_endpoint, start_endpoint
 
 LINEAGE_TAGS = (
@@ -94,38 +93,12 @@ class RolloutPlan:
         )
 
 
-@dataclass
-class ReleaseRecord:
-    """One release attempt, as appended to releases.jsonl."""
-
-    version: str
-    previous: list[str]
-    outcome: str
-    """released, unchanged, rolled-back, refused, failed or interrupted."""
-    reason: str = ""
-    model_name: str = ""
-    model_uri: str = ""
-    lineage: dict[str, Any] = field(default_factory=dict)
-    metrics: dict[str, float] = field(default_factory=dict)
-    strategy: str = ""
-    steps: list[dict[str, Any]] = field(default_factory=list)
-    started: str = ""
-    finished: str = ""
-    seconds: float = 0.0
-    seconds_to_full_traffic: float | None = None
-    """From the start of the release (the approval trigger) to 100 % of traffic on it."""
-    endpoint: str = ""
-
-
 def releases_file(workdir: Path) -> Path:
     return Path(workdir) / "releases" / "releases.jsonl"
 
 
 def release_history(workdir: Path) -> list[dict[str, Any]]:
-    path = releases_file(workdir)
-    if not path.is_file():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return read_records(releases_file(workdir))
 
 
 def _client(tracking_uri: str) -> Any:
@@ -184,10 +157,6 @@ def smoke_payload(model_uri: str) -> tuple[str, int]:
     body = payload[key]
     rows = len(body["data"]) if isinstance(body, dict) and "data" in body else len(body)
     return json.dumps(payload), rows
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def _check_candidate(endpoint: Endpoint, version: str, model_uri: str) -> str | None:
@@ -266,15 +235,17 @@ def release_local(
             "approve it before releasing it"
         )
     record = ReleaseRecord(
+        stack="local",
+        platform="local",
         version=version,
-        previous=[],
+        previous=None,
         outcome="failed",
         model_name=model_name,
         model_uri=info["source"],
         lineage=info["lineage"],
         metrics=info["metrics"],
         strategy=plan.strategy,
-        started=_now(),
+        started=now_iso(),
     )
     try:
         if endpoint is None:
@@ -289,12 +260,9 @@ def release_local(
         record.outcome, record.reason = "failed", str(exc)
         _restore(endpoint, record)
     finally:
-        record.finished = _now()
+        record.finished = now_iso()
         record.seconds = round(time.monotonic() - started, 3)
-        path = releases_file(workdir)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "a", encoding="utf-8") as out:
-            out.write(json.dumps(asdict(record), default=str) + "\n")
+        append_record(record, releases_file(workdir))
     return record
 
 
@@ -304,10 +272,10 @@ def _restore(endpoint: Endpoint | None, record: ReleaseRecord) -> None:
         return
     try:
         running = endpoint.state()["versions"]
-        old = [v for v in record.previous if v in running]
+        old = [v for v in record.serving_before if v in running]
         if old:
             endpoint.set_traffic({v: 100.0 / len(old) for v in old})
-        if record.version in running and record.version not in record.previous:
+        if record.version in running and record.version not in record.serving_before:
             endpoint.remove_version(record.version, drain_seconds=5)
     except (EndpointError, requests.RequestException):
         pass
@@ -322,14 +290,15 @@ def _rollout(
 ) -> None:
     version = record.version
     serving = endpoint.serving()
-    record.previous = sorted(serving)
+    record.serving_before = sorted(serving)
+    record.previous = ", ".join(record.serving_before) or None
     if list(serving) == [version]:
         record.outcome, record.reason = "unchanged", f"version {version} already takes all traffic"
         say(record.reason)
         return
     if version in endpoint.state()["versions"]:  # a leftover from an interrupted release
         endpoint.remove_version(version, drain_seconds=plan.drain_seconds)
-    say(f"starting version {version} beside {', '.join(record.previous) or 'nothing'}")
+    say(f"starting version {version} beside {', '.join(record.serving_before) or 'nothing'}")
     try:
         endpoint.add_version(version, record.model_uri)
     except EndpointError as exc:
@@ -345,18 +314,18 @@ def _rollout(
         record.outcome, record.reason = "rolled-back", problem
         say(
             f"[red]rolled back[/]: version {version} {problem}; "
-            f"{', '.join(record.previous) or 'nothing'} keeps serving"
+            f"{', '.join(record.serving_before) or 'nothing'} keeps serving"
         )
         return
     say(f"version {version} passed health and smoke checks")
     for percent in plan.steps():
         before = endpoint.state()["versions"][version]
         weights = {version: float(percent)}
-        if record.previous and percent < 100:
-            share = (100.0 - percent) / len(record.previous)
-            weights.update({v: share for v in record.previous})
-        elif record.previous:
-            weights.update({v: 0.0 for v in record.previous})
+        if record.serving_before and percent < 100:
+            share = (100.0 - percent) / len(record.serving_before)
+            weights.update({v: share for v in record.serving_before})
+        elif record.serving_before:
+            weights.update({v: 0.0 for v in record.serving_before})
         endpoint.set_traffic(weights)
         elapsed = time.monotonic() - started
         if percent == 100:
@@ -379,13 +348,15 @@ def _rollout(
             }
         )
         if alarm and plan.auto_rollback:
-            if record.previous:
-                endpoint.set_traffic({v: 100.0 / len(record.previous) for v in record.previous})
+            if record.serving_before:
+                endpoint.set_traffic(
+                    {v: 100.0 / len(record.serving_before) for v in record.serving_before}
+                )
             endpoint.remove_version(version, drain_seconds=plan.drain_seconds)
             record.outcome, record.reason = "rolled-back", alarm
-            say(f"[red]rolled back[/]: {alarm}; {', '.join(record.previous)} serves again")
+            say(f"[red]rolled back[/]: {alarm}; {', '.join(record.serving_before)} serves again")
             return
-    for old in record.previous:
+    for old in record.serving_before:
         drained = endpoint.remove_version(old, drain_seconds=plan.drain_seconds)
         record.steps.append(
             {

@@ -37,10 +37,10 @@ from pipelines.release import (
     Say,
     SmokeInput,
     StackDriver,
-    _now,
-    _short,
     append_record,
     ci_context,
+    now_iso,
+    short_error,
 )
 from pipelines.release.platforms import platform_for
 
@@ -66,7 +66,7 @@ class AutomationDriver:
             ) from exc
         except auto.errors.CommandError as exc:
             raise ReleaseError(
-                f"pulumi cannot select stack {stack!r}: {_short(exc)}; run `pulumi login` and "
+                f"pulumi cannot select stack {stack!r}: {short_error(exc)}; run `pulumi login` and "
                 f"`pulumi stack init {stack}` once"
             ) from exc
 
@@ -90,7 +90,7 @@ class AutomationDriver:
         try:
             result = self._stack.up(on_output=lambda line: say(line.rstrip()))
         except self._auto.errors.CommandError as exc:
-            raise ReleaseFailed(f"pulumi up failed: {_short(exc)}") from exc
+            raise ReleaseFailed(f"pulumi up failed: {short_error(exc)}") from exc
         return {k: v.value for k, v in result.outputs.items()}
 
 
@@ -205,13 +205,13 @@ def release(
         lineage=dict(candidate.lineage),
         promoted_from=dict(promoted_from or {}),
         approval=asdict(approval) if approval else {},
-        started=_now(),
+        started=now_iso(),
         **ctx,
     )
     path = records or root / RECORDS
     if previous == candidate.version:
         record.outcome, record.reason = "unchanged", f"{stack} already serves {previous}"
-        record.finished = _now()
+        record.finished = now_iso()
         append_record(record, path)
         return record
     try:
@@ -235,7 +235,7 @@ def release(
         record.step("failed", False, str(exc))
         _roll_back(driver, record, previous, str(exc), say)
     finally:
-        record.finished = _now()
+        record.finished = now_iso()
         append_record(record, path)
         _tag(platform, candidate, record, say)
     if record.outcome != "released":
@@ -272,7 +272,7 @@ def _roll_back(
 def _tag(platform: Platform, candidate: Candidate, record: ReleaseRecord, say: Say) -> None:
     """The outcome on the registry version too (best effort: the JSON line is the record)."""
     try:
-        platform.tag(candidate, f"mlops.release.{record.stack}", f"{record.outcome} {_now()}")
+        platform.tag(candidate, f"mlops.release.{record.stack}", f"{record.outcome} {now_iso()}")
     except Exception as exc:  # noqa: BLE001 - a registry without tag rights keeps the file record
         say(f"[yellow]could not tag the registry version[/]: {exc}")
 

@@ -23,7 +23,8 @@ def test_demo_registers_two_versions_and_releases_both(
     assert demo.versions == [1, 2]
     assert [r.outcome for r in demo.releases] == ["released", "released"]
     assert [r.version for r in demo.releases] == ["1", "2"]
-    assert demo.releases[1].previous == ["1"]
+    assert demo.releases[1].serving_before == ["1"]
+    assert demo.releases[1].previous == "1"
     assert demo.releases[1].strategy == "canary"
     steps = [s["step"] for s in demo.releases[1].steps]
     assert steps == ["start", "health+smoke", "traffic 25%", "traffic 100%", "drain+stop 1"]
