@@ -284,6 +284,7 @@ def run_local(
     _quiet_mlflow()
 
     if data is None:
+        # lazy: pandera (about 2.5 s) only when the example data has to be written
         from pipelines.data import write_example
 
         data = workdir / "data" / "breast_cancer.csv"

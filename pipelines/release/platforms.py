@@ -36,6 +36,7 @@ def platform_for(settings: StackSettings, outputs: Mapping[str, Any]) -> Platfor
             image=settings.image,
         )
     if settings.blueprint == "azureml":
+        # lazy: azure-ai-ml, only for an Azure ML stack
         from pipelines.release.azure import AzurePlatform, Workspace, client
 
         workspace_id = str(outputs.get("modelRegistry") or "")

@@ -34,6 +34,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from pipelines.serving.scoring import ModelFailed, error_body, load_scorer
 from pipelines.serving.server import (
     DEFAULT_MAX_BODY_BYTES,
     HEADER_TIMEOUT_SECONDS,
@@ -105,8 +106,6 @@ class ScoringApp:
         await send_error(send, 404, f"no route {path}; see /invocations or /v2", "NOT_FOUND")
 
     async def _score(self, fn: Any, body: bytes, *args: Any) -> tuple[int, bytes, str]:
-        from pipelines.serving.scoring import ModelFailed, error_body
-
         try:
             if len(body) <= INLINE_BODY_BYTES:
                 result = fn(body, *args)
@@ -172,8 +171,6 @@ def build_app(
     name: str = "model",
 ) -> ASGIApp:
     """The scoring app for the model at `model_uri`, wrapped in `Hardening`."""
-    from pipelines.serving.scoring import load_scorer
-
     scorer = load_scorer(model_uri, name=name, version=version)
     return Hardening(
         ScoringApp(scorer), version=version or "unknown", max_body_bytes=max_body_bytes

@@ -185,6 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     for module in WARM:
         with contextlib.suppress(ImportError):
             importlib.import_module(module)
+    # after the warm imports above, so a fork finds every scoring module already loaded
     from pipelines.serving import model_server
 
     out = threading.Lock()

@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from pipelines.explain import permutation_report, plot_importance
 from pipelines.steps._common import StepError, read_json, read_split, write_json
 
 
@@ -75,7 +76,6 @@ def evaluate(
     }
     out.mkdir(parents=True, exist_ok=True)
     plots = plot(y, score, predicted, out)
-    from pipelines.explain import permutation_report, plot_importance
 
     importance = permutation_report(estimator, x, y, repeats=permutation_repeats, seed=seed)
     plots.append(plot_importance(importance, out))
