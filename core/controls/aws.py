@@ -4,7 +4,7 @@ Paths are the engine's camelCase input names. Where a control needs "every bucke
 it is written from the bucket's side with `ref_exists` (the bucket's name must be named by an
 X resource), and the value of X is checked by its own row."""
 
-from core.controls.engine import Control
+from core.controls.engine import MISSING, Control
 
 BUCKET = "aws:s3/bucket:Bucket"
 PAB = "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"
@@ -377,6 +377,28 @@ CONTROLS: tuple[Control, ...] = (
         None,
         "Roles carry no managed policies",
         "Every grant is an inline policy of the stack, which AWS-IAM-01 checks.",
+    ),
+    _c(
+        "AWS-IAM-05",
+        ROLE,
+        "name",
+        "cannot_rewrite_own_permissions",
+        None,
+        "No role can rewrite its own permissions",
+        "A role allowed to put or attach a policy on itself, change its own trust or boundary, "
+        "edit a policy that governs it or remove a permissions boundary can make itself "
+        "administrator; AWS-IAM-01 does not see that in a grant scoped to `<prefix>-*`.",
+    ),
+    _c(
+        "AWS-IAM-06",
+        ROLE,
+        "permissionsBoundary",
+        "matches",
+        r":policy/[\w+=,.@-]+-boundary$",
+        "Duty roles carry the stack's permissions boundary",
+        "The boundary (`<prefix>-boundary`) caps what any grant gives a duty role, and is what "
+        "the CI deploy role must attach to every role it creates or changes.",
+        when=("tags.mlops:duty", MISSING),  # every role but the CI deploy role (duty ci)
     ),
     # --- SageMaker endpoint ------------------------------------------------------------------
     _c(
