@@ -206,6 +206,7 @@ SELF_REWRITE_ACTIONS = (
     "iam:PutRolePermissionsBoundary",
     "iam:DeleteRolePermissionsBoundary",
 )
+_IAM_ARN = re.compile(r"arn:(aws[\w-]*):(?:iam|sts)::(\d{12}):")
 POLICY_REWRITE_ACTIONS = (
     "iam:CreatePolicyVersion",
     "iam:SetDefaultPolicyVersion",
@@ -297,7 +298,6 @@ def self_rewrites(role: Record, records: Iterable[Record]) -> list[str]:
     remove any role's permissions boundary."""
     records = list(records)
     name = role.inputs.get("name") or role.name
-    arn = role.outputs.get("arn") or f"arn:aws:iam::000000000000:role/{name}"
     boundary = role.inputs.get("permissionsBoundary")
     documents = [
         r.inputs.get("policy")
@@ -309,6 +309,11 @@ def self_rewrites(role: Record, records: Iterable[Record]) -> list[str]:
         for p in _as_list(role.inputs.get("inlinePolicies") or [])
         if isinstance(p, Mapping) and p.get("policy")
     ]
+    # The plan records inputs only: the role's ARN takes its partition and account from the
+    # IAM ARNs its own documents (or trust) name.
+    seen = _IAM_ARN.search(json.dumps([role.inputs.get("assumeRolePolicy"), *documents]))
+    home = f"arn:{seen[1]}:iam::{seen[2]}:" if seen else "arn:aws:iam::000000000000:"
+    arn = role.outputs.get("arn") or f"{home}role/{name}"
     paths = [
         f"{a} on {arn}"
         for a in SELF_REWRITE_ACTIONS
@@ -333,9 +338,7 @@ def self_rewrites(role: Record, records: Iterable[Record]) -> list[str]:
     ]
     for other in records:
         if other.type == ROLE_TYPE and other.inputs.get("permissionsBoundary"):
-            other_arn = other.outputs.get("arn") or arn.rsplit("/", 1)[0] + "/" + str(
-                other.inputs.get("name")
-            )
+            other_arn = other.outputs.get("arn") or f"{home}role/{other.inputs.get('name')}"
             a = "iam:DeleteRolePermissionsBoundary"
             if iam_allows(
                 documents,

@@ -5,6 +5,7 @@ permissions, and the boundary every duty role carries (AWS-IAM-06)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -103,6 +104,37 @@ def test_every_duty_role_carries_the_boundary_and_the_controls_pass(plan):
     assert not [r for r in plan.by_type(ROLE) if self_rewrites(r, plan.records)]
 
 
+def test_aws_iam_05_bites_on_the_plan_with_the_old_deploy_policy(plan):
+    """Before issue #13 the deploy role had `iam:*` on `role/<prefix>-*`: the control, run on
+    the plan's own records, finds the paths."""
+    old = json.dumps(
+        {
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Action": "iam:*",
+                    "Resource": f"arn:aws:iam::{ACCOUNT}:role/acme-prod-*",
+                }
+            ]
+        }
+    )
+    records = [
+        dataclasses.replace(r, inputs={**r.inputs, "policy": old})
+        if r.type == "aws:iam/rolePolicy:RolePolicy" and r.inputs["role"] == CI
+        else r
+        for r in plan.records
+    ]
+    paths = self_rewrites(plan.one(ROLE, CI), records)
+    assert f"iam:PutRolePolicy on {OWN_ARN}" in paths
+    assert f"iam:DeleteRolePermissionsBoundary on {DUTY_ARN}" in paths
+    finding = next(
+        f
+        for f in controls_mod.evaluate(records, platform="aws", environment="prod")
+        if f.control.id == "AWS-IAM-05"
+    )
+    assert finding.status == "fail"
+
+
 def test_the_boundary_admits_every_duty_grant(plan):
     """A boundary that cut a duty's grant would break the stack at run time."""
     boundary = plan.one("aws:iam/policy:Policy").inputs["policy"]
@@ -126,7 +158,7 @@ def _role_with(statements: list[dict], **inputs) -> list[Record]:
         "",
         True,
         {"name": "a-prod-ci-deploy", "tags": {"mlops:duty": "ci"}, **inputs},
-        {"arn": "arn:aws:iam::1:role/a-prod-ci-deploy"},
+        {},  # as in a plan: inputs only; the ARN's account comes from the documents
     )
     doc = json.dumps({"Version": "2012-10-17", "Statement": statements})
     rp = Record(
@@ -144,12 +176,12 @@ def _role_with(statements: list[dict], **inputs) -> list[Record]:
 @pytest.mark.parametrize(
     ("action", "resource"),
     [
-        ("iam:*", "arn:aws:iam::1:role/a-prod-*"),  # the deploy role before issue #13
-        ("iam:PutRolePolicy", "arn:aws:iam::1:role/a-prod-ci-deploy"),
+        ("iam:*", "arn:aws:iam::111122223333:role/a-prod-*"),  # the deploy role before issue #13
+        ("iam:PutRolePolicy", "arn:aws:iam::111122223333:role/a-prod-ci-deploy"),
         ("iam:AttachRolePolicy", "arn:aws:iam::*:role/*"),
         ("iam:UpdateAssumeRolePolicy", "*"),
-        ("iam:DeleteRolePermissionsBoundary", "arn:aws:iam::1:role/a-prod-*"),
-        ("iam:Put*", "arn:aws:iam::1:role/a-prod-ci-*"),
+        ("iam:DeleteRolePermissionsBoundary", "arn:aws:iam::111122223333:role/a-prod-*"),
+        ("iam:Put*", "arn:aws:iam::111122223333:role/a-prod-ci-*"),
     ],
 )
 def test_aws_iam_05_fails_a_role_that_can_rewrite_itself(action, resource):
@@ -164,7 +196,7 @@ def test_aws_iam_05_fails_a_role_that_can_rewrite_itself(action, resource):
 
 
 def test_aws_iam_05_fails_create_policy_version_on_a_policy_attached_to_the_role():
-    policy = "arn:aws:iam::1:policy/a-prod-deploy"
+    policy = "arn:aws:iam::111122223333:policy/a-prod-deploy"
     records = _role_with(
         [{"Effect": "Allow", "Action": "iam:CreatePolicyVersion", "Resource": policy}],
         managedPolicyArns=[policy],
@@ -173,10 +205,14 @@ def test_aws_iam_05_fails_create_policy_version_on_a_policy_attached_to_the_role
 
 
 def test_aws_iam_05_passes_a_deny_or_a_boundary_condition_it_cannot_meet():
-    own = "arn:aws:iam::1:role/a-prod-ci-deploy"
+    own = "arn:aws:iam::111122223333:role/a-prod-ci-deploy"
     denied = _role_with(
         [
-            {"Effect": "Allow", "Action": "iam:*", "Resource": "arn:aws:iam::1:role/a-prod-*"},
+            {
+                "Effect": "Allow",
+                "Action": "iam:*",
+                "Resource": "arn:aws:iam::111122223333:role/a-prod-*",
+            },
             {"Effect": "Deny", "Action": "iam:*", "Resource": own},
         ]
     )
@@ -186,7 +222,7 @@ def test_aws_iam_05_passes_a_deny_or_a_boundary_condition_it_cannot_meet():
             {
                 "Effect": "Allow",
                 "Action": ["iam:PutRolePolicy", "iam:AttachRolePolicy"],
-                "Resource": "arn:aws:iam::1:role/a-prod-*",
+                "Resource": "arn:aws:iam::111122223333:role/a-prod-*",
                 "Condition": {"StringEquals": {"iam:PermissionsBoundary": "arn:b"}},
             }
         ]
