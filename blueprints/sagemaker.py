@@ -224,17 +224,26 @@ def build(settings: StackSettings) -> dict[str, pulumi.Input[str]]:
         ),
         opts,
     )
-    network = (
-        PrivateNetwork(
-            f"{s.prefix}-network", PrivateNetworkArgs(cidr=s.network.cidr, region=region), opts
-        )
-        if private
-        else None
-    )
     boundary = PermissionsBoundary(
         f"{s.prefix}-boundary",
         PermissionsBoundaryArgs(prefix=s.prefix, account_id=account, region=region),
         opts,
+    )
+    network = (
+        PrivateNetwork(
+            f"{s.prefix}-network",
+            PrivateNetworkArgs(
+                cidr=s.network.cidr,
+                region=region,
+                prefix=s.prefix,
+                account_id=account,
+                kms_key_arn=key.key_arn,
+                boundary_arn=boundary.arn,
+            ),
+            opts,
+        )
+        if private
+        else None
     )
     roles = Identities(
         f"{s.prefix}-identities",

@@ -280,7 +280,7 @@ class CiIdentity(pulumi.ComponentResource):
                     *[
                         {
                             "Sid": "PassDutyRolesTo"
-                            + "".join(s.split(".")[0].capitalize() for s in services),
+                            + "".join(s.split(".")[0].title().replace("-", "") for s in services),
                             "Effect": "Allow",
                             "Action": "iam:PassRole",
                             "Resource": [

@@ -50,6 +50,8 @@ SERVICES_OF_DUTY: Mapping[str, tuple[str, ...]] = {
     "tracking": ("sagemaker.amazonaws.com",),
     "release": ("events.amazonaws.com",),
     "trigger": ("scheduler.amazonaws.com", "events.amazonaws.com"),
+    # not a role of this component: the VPC's flow-log delivery role (components/aws/network.py)
+    "flow-logs": ("vpc-flow-logs.amazonaws.com",),
 }
 
 

@@ -27,6 +27,10 @@ GROUP = "aws:sagemaker/modelPackageGroup:ModelPackageGroup"
 TRACKING = "aws:sagemaker/mlflowTrackingServer:MlflowTrackingServer"
 SG = "aws:ec2/securityGroup:SecurityGroup"
 SUBNET = "aws:ec2/subnet:Subnet"
+VPC = "aws:ec2/vpc:Vpc"
+DEFAULT_SG = "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup"
+FLOW_LOG = "aws:ec2/flowLog:FlowLog"
+LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
 VPCE = "aws:ec2/vpcEndpoint:VpcEndpoint"
 TARGET = "aws:cloudwatch/eventTarget:EventTarget"
 QUEUE = "aws:sqs/queue:Queue"
@@ -555,6 +559,70 @@ CONTROLS: tuple[Control, ...] = (
         "Interface endpoints resolve the public service names privately",
         "SDK calls reach AWS through the VPC without code changes.",
         when=("vpcEndpointType", "Interface"),
+    ),
+    _c(
+        "AWS-NET-04",
+        VPC,
+        "tags.Name",
+        "ref_exists",
+        f"{DEFAULT_SG}#tags.mlops:vpc",
+        "The VPC's default security group is managed with no rules",
+        "AWS gives a new VPC a default group that admits its own members and all egress; "
+        "managed empty (AWS-NET-05), a resource that lands in it by mistake can talk to nothing.",
+    ),
+    _c(
+        "AWS-NET-05",
+        DEFAULT_SG,
+        "ingress",
+        "absent",
+        None,
+        "The default security group admits nothing",
+        "No rule means no traffic, in either direction (egress is checked the same way).",
+    ),
+    _c(
+        "AWS-NET-06",
+        DEFAULT_SG,
+        "egress",
+        "absent",
+        None,
+        "The default security group sends nothing",
+        "AWS's default egress rule (all traffic anywhere) is removed.",
+    ),
+    _c(
+        "AWS-NET-07",
+        VPC,
+        "tags.Name",
+        "ref_exists",
+        f"{FLOW_LOG}#tags.mlops:vpc",
+        "The VPC has flow logs",
+        "Without them nobody can tell afterwards what talked to what.",
+    ),
+    _c(
+        "AWS-NET-08",
+        FLOW_LOG,
+        "trafficType",
+        "equals",
+        "ALL",
+        "VPC flow logs record all traffic",
+        "Accepted and rejected flows are the evidence an investigation starts from.",
+    ),
+    _c(
+        "AWS-NET-09",
+        LOG_GROUP,
+        "kmsKeyId",
+        "present",
+        None,
+        "Log groups are encrypted with the stack key",
+        "Flow logs name every peer of every workload: they are kept under the customer key.",
+    ),
+    _c(
+        "AWS-NET-10",
+        LOG_GROUP,
+        "retentionInDays",
+        "at_least",
+        90,
+        "Log groups keep their logs at least 90 days (and not forever)",
+        "Long enough to investigate an incident; a retention is set, so logs do not pile up.",
     ),
     # --- Events, queues, topics, secrets -------------------------------------------------------
     _c(

@@ -61,6 +61,12 @@ ALLOWED = (
     ),
     ("RESOURCE_STAR", "*-keys-key", "in a key policy `*` is the key itself"),
     (
+        "MISMATCHED_TYPE",
+        "*-keys-key",
+        "parliament types `kms:EncryptionContext:aws:logs:arn` as a string; AWS's CloudWatch "
+        "Logs guide matches that key with ArnLike/ArnEquals, as the key policy does",
+    ),
+    (
         "MISMATCHED_TYPE_BUT_USABLE",
         "*-ci-deploy",
         "`StringEquals` on `iam:PermissionsBoundary` is the form AWS documents for that key",
