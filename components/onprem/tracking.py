@@ -26,7 +26,9 @@ from core.config import STORE_DEFAULTS
 
 MLFLOW_PORT = 5000
 POSTGRES_PORT = 5432
-POSTGRES_UID = 70  # the `postgres` user of the alpine image
+# A high UID no host user has (the image runs as any UID; fsGroup makes the data volume its
+# group's, and initdb creates PGDATA, a subdirectory of the volume, owned by this UID).
+POSTGRES_UID = 10070
 DB_NAME = DB_USER = "mlflow"
 
 

@@ -359,6 +359,19 @@ def cannot_rewrite_own_permissions(value: Any, expected: Any, records: Iterable[
     return all(not self_rewrites(r, records) for r in roles)
 
 
+def _in_retained_namespace(value: Any, expected: Any, records: Iterable[Record]) -> bool:
+    """A namespaced object's namespace is one the stack declares, protected and retained."""
+    if value is MISSING or value is None:
+        return True
+    return any(
+        r.type == "kubernetes:core/v1:Namespace"
+        and (r.inputs.get("metadata") or {}).get("name") == value
+        and r.options.get("protect")
+        and r.options.get("retainOnDelete")
+        for r in records
+    )
+
+
 CHECKS: dict[str, Callable[[Any, Any, Iterable[Record]], bool]] = {
     "equals": lambda v, e, _: v == e,
     "not_equals": lambda v, e, _: v is not MISSING and v != e,
@@ -373,6 +386,7 @@ CHECKS: dict[str, Callable[[Any, Any, Iterable[Record]], bool]] = {
     "ref_exists": _ref_exists,
     "sums_to": _sums_to,
     "cannot_rewrite_own_permissions": cannot_rewrite_own_permissions,
+    "in_retained_namespace": _in_retained_namespace,
 }
 
 CHECK_DESCRIPTIONS: dict[str, str] = {
@@ -391,6 +405,7 @@ CHECK_DESCRIPTIONS: dict[str, str] = {
     "cannot_rewrite_own_permissions": "names a role whose policies let it change none of its own "
     "role, the managed policies attached to it, any role's permissions boundary policy, nor "
     "remove a boundary",
+    "in_retained_namespace": "names a namespace of the stack that is protected and retained",
 }
 
 
