@@ -57,7 +57,6 @@ ALLOWED: tuple[tuple[str, str, str], ...] = (
     ("CKV_K8S_35", "*-release-webhook", _SECRET_ENV + " (webhook secret)"),
     ("CKV_K8S_35", "*-minio", _SECRET_ENV + " (root credentials)"),
     ("CKV_K8S_35", "*-minio-setup", _SECRET_ENV + " (root and S3 credentials for `mc`)"),
-    ("CKV_K8S_35", "*-postgres", _SECRET_ENV + " (POSTGRES_PASSWORD)"),
 )
 
 CANARY = {

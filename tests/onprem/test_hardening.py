@@ -75,3 +75,20 @@ def test_postgres_runs_as_a_high_uid_that_owns_its_volume(plan):
     )
     records = [low if r is pg else r for r in plan.records]
     assert _status(records, "K8S-STS-15") == "fail"
+
+
+def test_postgres_reads_its_password_from_a_mounted_file(plan):
+    pg = next(r for r in plan.by_type(STS) if r.inputs["metadata"]["name"].endswith("-postgres"))
+    pod = pg.inputs["spec"]["template"]["spec"]
+    db = pod["containers"][0]
+    assert not [e for e in db.get("env", []) if "valueFrom" in e], "no secret in the environment"
+    config = next(
+        r
+        for r in plan.by_type("kubernetes:core/v1:ConfigMap")
+        if r.inputs["metadata"]["name"].endswith("-postgres-config")
+    )
+    path = config.inputs["data"]["POSTGRES_PASSWORD_FILE"]
+    mount = next(m for m in db["volumeMounts"] if path.startswith(m["mountPath"] + "/"))
+    volume = next(v for v in pod["volumes"] if v["name"] == mount["name"])
+    assert volume["secret"]["items"] == [{"key": "POSTGRES_PASSWORD", "path": "POSTGRES_PASSWORD"}]
+    assert mount["readOnly"] is True
