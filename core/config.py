@@ -169,7 +169,7 @@ class ReleaseSettings(_Model):
     """Event name sent to the CI system (GitHub `repository_dispatch` type)."""
     token_expires_on: datetime.date | None = None
     """Date the CI token (`mlops:releaseToken`) expires; Azure's Key Vault secret carries it as
-    its expiry. Rotate the token before then (docs/blueprints/azureml.md)."""
+    its expiry. Rotate the token before then (README, "Security changes")."""
 
 
 class TrackingSettings(_Model):

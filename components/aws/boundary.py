@@ -5,7 +5,7 @@ its permissions boundary, and that the CI deploy role must attach to every role 
 changes (condition `iam:PermissionsBoundary`). Whatever an inline policy says, a bounded role
 gets no more than the services the stack's duties use, may pass only the stack's own roles,
 and can neither change the boundary nor remove one. The CI deploy role may not change this
-policy either: a change to it is applied by an administrator (see docs/blueprints/sagemaker.md).
+policy either: a change to it is applied by an administrator (README, "Security changes").
 """
 
 from __future__ import annotations

@@ -77,7 +77,7 @@ def validate_keys_args(args: KeysAndSecretsArgs) -> None:
         args.release_token_expires_on,
         "the date the CI token expires",
         "set release.tokenExpiresOn in Pulumi.<stack>.yaml to the token's expiry date "
-        "(docs/blueprints/azureml.md: rotating the CI token)",
+        "(README, Security changes: rotating the CI token)",
     )
     raise_if("KeysAndSecrets", problems)
 

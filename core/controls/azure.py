@@ -209,7 +209,7 @@ CONTROLS: tuple[Control, ...] = (
         r"^\d{4}-\d{2}-\d{2}$",
         "Key Vault secrets expire",
         "A leaked CI token stops working at its expiry; the date makes rotation a scheduled "
-        "task (docs/blueprints/azureml.md). The kit sets `attributes.expires` and this tag "
+        "task (README, Security changes). The kit sets `attributes.expires` and this tag "
         "from the same date; the plan checks the tag, as the properties are secret.",
     ),
     Control(
