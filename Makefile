@@ -7,12 +7,17 @@ PYTEST_ARGS ?=
 
 .PHONY: demo test install lint format lock docs clean
 
-$(STAMP): pyproject.toml requirements.lock
+SCAN := $(VENV)/scan
+
+$(STAMP): pyproject.toml requirements.lock requirements-scan.lock
 	@$(PY) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required: set PY=python3.11 (make PY=python3.11 test)")'
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv
 	$(BIN)/uv pip sync --quiet --compile-bytecode --python $(BIN)/python requirements.lock
 	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
+	@# checkov (the on-prem manifest scan) pins packaging<24 against pulumi: its own venv
+	@test -x $(SCAN)/bin/python || $(BIN)/uv venv --quiet --python $(BIN)/python $(SCAN)
+	$(BIN)/uv pip sync --quiet --python $(SCAN)/bin/python requirements-scan.lock
 	@touch $(STAMP)
 
 install: $(STAMP)
@@ -44,6 +49,7 @@ lock: $(STAMP)
 	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 -o requirements.lock
 	$(BIN)/uv pip compile pyproject.toml --extra image --python-version 3.11 \
 	  --python-platform x86_64-manylinux_2_28 -o requirements-image.lock
+	$(BIN)/uv pip compile requirements-scan.in --python-version 3.11 -o requirements-scan.lock
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mlops

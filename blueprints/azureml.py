@@ -157,6 +157,7 @@ def build(settings: StackSettings) -> dict[str, pulumi.Input[str]]:
             protect=protect,
             tags=tags,
             release_token=settings.release_token,
+            release_token_expires_on=settings.release.token_expires_on,
         ),
     )
     store = ArtifactStore(
@@ -214,6 +215,7 @@ def build(settings: StackSettings) -> dict[str, pulumi.Input[str]]:
             duty_principal_ids=ids.principal_ids,
             cmk_key_id=keys.key_id if private else None,
             private=private,
+            protect=protect,
             tags=tags,
         ),
     )

@@ -169,6 +169,7 @@ def build(settings: StackSettings) -> dict[str, pulumi.Input[str]]:
             prefix=f"{kube.namespace_prefix}-{prefix}",
             monthly_budget_usd=settings.budget.monthly_usd,
             labels=labels,
+            protect=settings.stores.protect,
         ),
         on_cluster,
     )

@@ -35,6 +35,7 @@ from blueprints import Evidence
 from components.aws.alerts import Alerts, AlertsArgs
 from components.aws.artifact_store import ArtifactStore, ArtifactStoreArgs
 from components.aws.batch import BatchScoring, BatchScoringArgs
+from components.aws.boundary import PermissionsBoundary, PermissionsBoundaryArgs
 from components.aws.budget import StackBudget, StackBudgetArgs
 from components.aws.ci_identity import CiIdentity, CiIdentityArgs
 from components.aws.common import StackNames, arn
@@ -223,9 +224,23 @@ def build(settings: StackSettings) -> dict[str, pulumi.Input[str]]:
         ),
         opts,
     )
+    boundary = PermissionsBoundary(
+        f"{s.prefix}-boundary",
+        PermissionsBoundaryArgs(prefix=s.prefix, account_id=account, region=region),
+        opts,
+    )
     network = (
         PrivateNetwork(
-            f"{s.prefix}-network", PrivateNetworkArgs(cidr=s.network.cidr, region=region), opts
+            f"{s.prefix}-network",
+            PrivateNetworkArgs(
+                cidr=s.network.cidr,
+                region=region,
+                prefix=s.prefix,
+                account_id=account,
+                kms_key_arn=key.key_arn,
+                boundary_arn=boundary.arn,
+            ),
+            opts,
         )
         if private
         else None
@@ -242,6 +257,7 @@ def build(settings: StackSettings) -> dict[str, pulumi.Input[str]]:
             tracking=s.tracking.enabled,
             in_vpc=private,
             clarify=s.explain.clarify,
+            boundary_arn=boundary.arn,
         ),
         opts,
     )
@@ -355,6 +371,7 @@ def build(settings: StackSettings) -> dict[str, pulumi.Input[str]]:
                 branch=s.ci.branch,
                 environment=s.ci.environment,
                 oidc_provider_arn=s.ci.oidc_provider_arn,
+                boundary_arn=boundary.arn,
             ),
             opts,
         )

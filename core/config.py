@@ -8,6 +8,7 @@ Every problem is reported at once, before any resource exists.
 
 from __future__ import annotations
 
+import datetime
 import difflib
 import json
 import re
@@ -166,6 +167,9 @@ class ReleaseSettings(_Model):
     """`owner/repo` (GitHub) or `organization/project` (Azure DevOps)."""
     event_type: str = "mlops-release"
     """Event name sent to the CI system (GitHub `repository_dispatch` type)."""
+    token_expires_on: datetime.date | None = None
+    """Date the CI token (`mlops:releaseToken`) expires; Azure's Key Vault secret carries it as
+    its expiry. Rotate the token before then (README, "Security changes")."""
 
 
 class TrackingSettings(_Model):

@@ -8,6 +8,13 @@ Sessions last at most an hour; no IAM user or access key exists, so CI holds no 
 secret. The role may manage only resources named after the stack (`<prefix>-*`), plus the
 id-named network and key calls Pulumi needs, limited to the stack's region.
 
+It cannot make itself (or anything else) administrator, the standard pattern for IaC deploy
+roles: every role it creates or changes must carry the stack's permissions boundary
+(`components/aws/boundary.py`, condition `iam:PermissionsBoundary`); it may not change its own
+role, change the boundary policy, or remove a boundary from any role; it creates no managed
+policies; and it passes only the stack's duty roles, each only to the services that use it.
+The control AWS-IAM-05 checks that no role of the stack can rewrite its own permissions.
+
 The OIDC provider is one per account and URL: in an account that already has one, pass its
 ARN as `oidc_provider_arn` (stack key `mlops:ci.oidcProviderArn`).
 """
@@ -20,7 +27,9 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from components.aws.boundary import BOUNDARY_REWRITES
 from components.aws.common import bad, child, fail_on, partition, policy
+from components.aws.identities import SERVICES_OF_DUTY
 
 GITHUB_ISSUER = "token.actions.githubusercontent.com"
 # GitHub's published intermediate thumbprint; AWS no longer checks it for this issuer but the
@@ -32,7 +41,6 @@ NAMED_SERVICES = (
     "s3",
     "sagemaker",
     "ecr",
-    "iam",
     "events",
     "scheduler",
     "sqs",
@@ -67,6 +75,43 @@ ID_ACTIONS = (
     "kms:Decrypt",
     "kms:GenerateDataKey*",
 )
+# IAM calls on the stack's roles that accept the `iam:PermissionsBoundary` condition key: allowed
+# only when the target role carries the stack's boundary.
+BOUNDED_ROLE_ACTIONS = (
+    "iam:CreateRole",
+    "iam:PutRolePolicy",
+    "iam:DeleteRolePolicy",
+    "iam:AttachRolePolicy",
+    "iam:DetachRolePolicy",
+    "iam:PutRolePermissionsBoundary",
+)
+# IAM calls on the stack's roles without that key (role lifecycle, trust, tags).
+ROLE_LIFECYCLE_ACTIONS = (
+    "iam:DeleteRole",
+    "iam:UpdateRole",
+    "iam:UpdateRoleDescription",
+    "iam:UpdateAssumeRolePolicy",
+    "iam:TagRole",
+    "iam:UntagRole",
+)
+IAM_READ_ACTIONS = (
+    "iam:GetRole",
+    "iam:GetRolePolicy",
+    "iam:ListRolePolicies",
+    "iam:ListAttachedRolePolicies",
+    "iam:ListInstanceProfilesForRole",
+    "iam:ListRoleTags",
+    "iam:GetPolicy",
+    "iam:GetPolicyVersion",
+    "iam:ListPolicyVersions",
+    "iam:GetOpenIDConnectProvider",
+)
+# Never on its own role, whatever another statement allows.
+OWN_ROLE_DENIED = (
+    *BOUNDED_ROLE_ACTIONS[1:],
+    *ROLE_LIFECYCLE_ACTIONS,
+    "iam:DeleteRolePermissionsBoundary",
+)
 
 
 @dataclass(frozen=True)
@@ -87,6 +132,8 @@ class CiIdentityArgs:
     """The account's existing GitHub OIDC provider; None creates one."""
     max_session_seconds: int = 3600
     """Longest session a workflow gets (900-3600)."""
+    boundary_arn: pulumi.Input[str] | None = None
+    """ARN of the stack's permissions boundary (components/aws/boundary.py); required."""
 
 
 def subject(args: CiIdentityArgs) -> str:
@@ -112,6 +159,15 @@ def validate_ci_identity_args(args: CiIdentityArgs) -> list[str]:
     if not 900 <= args.max_session_seconds <= 3600:
         problems.append(
             bad("max_session_seconds", args.max_session_seconds, "900-3600", "use 3600 or less")
+        )
+    if args.boundary_arn is None:
+        problems.append(
+            bad(
+                "boundary_arn",
+                None,
+                "the ARN of the stack's permissions boundary policy",
+                "pass PermissionsBoundary(...).arn (components/aws/boundary.py)",
+            )
         )
     if len(f"{args.prefix}-ci-deploy") > 64:
         problems.append(bad("prefix", args.prefix, "short enough for IAM", "shorten the client"))
@@ -163,12 +219,11 @@ class CiIdentity(pulumi.ComponentResource):
             opts=child(self),
         )
         p = partition(args.region)
+        iam = pulumi.Output.concat("arn:", p, ":iam::", args.account_id, ":")
+        stack_roles = pulumi.Output.concat(iam, "role/", args.prefix, "-*")
+        own_role = pulumi.Output.concat(iam, "role/", args.prefix, "-ci-deploy")
         named = [
             f"arn:{p}:s3:::{args.prefix}-*",
-            pulumi.Output.concat("arn:", p, ":iam::", args.account_id, ":role/", args.prefix, "-*"),
-            pulumi.Output.concat(
-                "arn:", p, ":iam::", args.account_id, ":policy/", args.prefix, "-*"
-            ),
             pulumi.Output.concat(
                 "arn:", p, ":budgets::", args.account_id, ":budget/", args.prefix, "-*"
             ),
@@ -176,6 +231,9 @@ class CiIdentity(pulumi.ComponentResource):
                 "arn:", p, ":*:", args.region, ":", args.account_id, ":*", args.prefix, "-*"
             ),
         ]
+        passes: dict[tuple[str, ...], list[str]] = {}
+        for duty, services in SERVICES_OF_DUTY.items():
+            passes.setdefault(services, []).append(duty)
         aws.iam.RolePolicy(
             f"{name}-deploy",
             role=role.id,
@@ -193,6 +251,63 @@ class CiIdentity(pulumi.ComponentResource):
                         "Action": list(ID_ACTIONS),
                         "Resource": "*",
                         "Condition": {"StringEquals": {"aws:RequestedRegion": args.region}},
+                    },
+                    {
+                        "Sid": "ReadStackIam",
+                        "Effect": "Allow",
+                        "Action": list(IAM_READ_ACTIONS),
+                        "Resource": [
+                            stack_roles,
+                            pulumi.Output.concat(iam, "policy/", args.prefix, "-*"),
+                            pulumi.Output.concat(iam, "oidc-provider/", GITHUB_ISSUER),
+                        ],
+                    },
+                    {
+                        "Sid": "StackRolesCarryTheBoundary",
+                        "Effect": "Allow",
+                        "Action": list(BOUNDED_ROLE_ACTIONS),
+                        "Resource": stack_roles,
+                        "Condition": {
+                            "StringEquals": {"iam:PermissionsBoundary": args.boundary_arn}
+                        },
+                    },
+                    {
+                        "Sid": "StackRolesLifecycle",
+                        "Effect": "Allow",
+                        "Action": list(ROLE_LIFECYCLE_ACTIONS),
+                        "Resource": stack_roles,
+                    },
+                    *[
+                        {
+                            "Sid": "PassDutyRolesTo"
+                            + "".join(s.split(".")[0].title().replace("-", "") for s in services),
+                            "Effect": "Allow",
+                            "Action": "iam:PassRole",
+                            "Resource": [
+                                pulumi.Output.concat(iam, "role/", args.prefix, "-", d)
+                                for d in duties
+                            ],
+                            "Condition": {"StringEquals": {"iam:PassedToService": list(services)}},
+                        }
+                        for services, duties in passes.items()
+                    ],
+                    {
+                        "Sid": "NeverItsOwnRole",
+                        "Effect": "Deny",
+                        "Action": list(OWN_ROLE_DENIED),
+                        "Resource": own_role,
+                    },
+                    {
+                        "Sid": "NeverTheBoundary",
+                        "Effect": "Deny",
+                        "Action": [*BOUNDARY_REWRITES, "iam:CreatePolicy"],
+                        "Resource": args.boundary_arn,
+                    },
+                    {
+                        "Sid": "NeverRemoveABoundary",
+                        "Effect": "Deny",
+                        "Action": "iam:DeleteRolePermissionsBoundary",
+                        "Resource": "*",
                     },
                 ]
             ),

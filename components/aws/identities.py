@@ -42,6 +42,17 @@ ENI = (
     "ec2:DescribeSecurityGroups",
 )
 DUTIES = ("pipeline", "serving", "monitoring", "release", "trigger", "tracking")
+# The AWS services that assume each duty's role (its trust), and so the only ones it is passed to.
+SERVICES_OF_DUTY: Mapping[str, tuple[str, ...]] = {
+    "pipeline": ("sagemaker.amazonaws.com",),
+    "serving": ("sagemaker.amazonaws.com",),
+    "monitoring": ("sagemaker.amazonaws.com",),
+    "tracking": ("sagemaker.amazonaws.com",),
+    "release": ("events.amazonaws.com",),
+    "trigger": ("scheduler.amazonaws.com", "events.amazonaws.com"),
+    # not a role of this component: the VPC's flow-log delivery role (components/aws/network.py)
+    "flow-logs": ("vpc-flow-logs.amazonaws.com",),
+}
 
 
 @dataclass(frozen=True)
@@ -64,6 +75,8 @@ class IdentitiesArgs:
     """Jobs and endpoints run in the stack's VPC: allow the network-interface calls."""
     clarify: bool = False
     """The pipeline runs a Clarify step: let it create its model and shadow endpoint."""
+    boundary_arn: pulumi.Input[str] | None = None
+    """The stack's permissions boundary (components/aws/boundary.py) every role carries."""
 
 
 def validate_identities_args(args: IdentitiesArgs) -> list[str]:
@@ -194,7 +207,7 @@ class Identities(pulumi.ComponentResource):
             name,
             args,
             "pipeline",
-            ("sagemaker.amazonaws.com",),
+            SERVICES_OF_DUTY["pipeline"],
             "runs the training pipeline's jobs",
             pipeline_grants,
         )
@@ -202,7 +215,7 @@ class Identities(pulumi.ComponentResource):
             name,
             args,
             "serving",
-            ("sagemaker.amazonaws.com",),
+            SERVICES_OF_DUTY["serving"],
             "runs the endpoint's model container and writes captured traffic",
             [
                 *storage(),
@@ -214,7 +227,7 @@ class Identities(pulumi.ComponentResource):
             name,
             args,
             "monitoring",
-            ("sagemaker.amazonaws.com",),
+            SERVICES_OF_DUTY["monitoring"],
             "runs the data-quality monitoring jobs over captured traffic",
             [
                 *storage(),
@@ -226,7 +239,7 @@ class Identities(pulumi.ComponentResource):
             name,
             args,
             "release",
-            ("events.amazonaws.com",),
+            SERVICES_OF_DUTY["release"],
             "lets EventBridge call the CI release workflow (API destination)",
             [
                 _allow(
@@ -244,7 +257,7 @@ class Identities(pulumi.ComponentResource):
             name,
             args,
             "trigger",
-            ("scheduler.amazonaws.com", "events.amazonaws.com"),
+            SERVICES_OF_DUTY["trigger"],
             "lets the schedule and the data-change rule start the training pipeline",
             [
                 _allow(("sagemaker:StartPipelineExecution",), sm(f"pipeline/{n.pipeline}")),
@@ -261,7 +274,7 @@ class Identities(pulumi.ComponentResource):
                 name,
                 args,
                 "tracking",
-                ("sagemaker.amazonaws.com",),
+                SERVICES_OF_DUTY["tracking"],
                 "lets the MLflow tracking server store artifacts in the bucket",
                 [
                     _allow(S3_BUCKET, args.bucket_arn),
@@ -293,6 +306,7 @@ class Identities(pulumi.ComponentResource):
             description=f"{args.prefix}: {description}",
             assume_role_policy=trust(*services, account_id=args.account_id),
             max_session_duration=3600,
+            permissions_boundary=args.boundary_arn,
             opts=child(self),
         )
         aws.iam.RolePolicy(

@@ -102,6 +102,37 @@ class StackKey(pulumi.ComponentResource):
                     "Condition": account_only,
                 }
             )
+        # CloudWatch Logs encrypts the stack's log groups (the VPC flow logs) with the key; the
+        # encryption context names the log group, so only `<prefix>-*` groups of this account.
+        statements.append(
+            {
+                "Sid": "LogGroupsOfThisStack",
+                "Effect": "Allow",
+                "Principal": {"Service": f"logs.{args.region}.amazonaws.com"},
+                "Action": [
+                    "kms:Encrypt*",
+                    "kms:Decrypt*",
+                    "kms:ReEncrypt*",
+                    "kms:GenerateDataKey*",
+                ],
+                "Resource": "*",
+                "Condition": {
+                    "ArnLike": {
+                        "kms:EncryptionContext:aws:logs:arn": pulumi.Output.concat(
+                            "arn:",
+                            partition(args.region),
+                            ":logs:",
+                            args.region,
+                            ":",
+                            args.account_id,
+                            ":log-group:",
+                            args.prefix,
+                            "-*",
+                        )
+                    }
+                },
+            }
+        )
         self._key = aws.kms.Key(
             f"{name}-key",
             description=f"{args.prefix}: MLOps stack data, models, captures and secrets",

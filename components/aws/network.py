@@ -1,7 +1,11 @@
 """Network: a VPC with private subnets in two zones and no route to the internet. SageMaker
 jobs, models and monitoring run in it and reach AWS through VPC endpoints (a free gateway
 endpoint for S3; interface endpoints for the SageMaker API and runtime, ECR, STS, CloudWatch
-and CloudWatch Logs). Security groups admit traffic only from the VPC's own ranges."""
+and CloudWatch Logs). Security groups admit traffic only from the VPC's own ranges; the VPC's
+default security group is managed with no rules at all, so nothing that lands in it by
+mistake can talk. Flow logs of all traffic go to a CloudWatch log group encrypted with the
+stack key and kept `flow_log_retention_days`, delivered by a role that carries the stack's
+permissions boundary."""
 
 from __future__ import annotations
 
@@ -11,11 +15,17 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from components.aws.common import bad, child, fail_on
+from components.aws.common import bad, child, fail_on, policy, trust
+from components.aws.identities import SERVICES_OF_DUTY
 
 INTERFACE_SERVICES = (
     "sagemaker.api", "sagemaker.runtime", "ecr.api", "ecr.dkr", "sts", "monitoring", "logs",
 )  # fmt: skip
+
+# The values CloudWatch Logs accepts for a log group's retention.
+RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827,
+                  2192, 2557, 2922, 3288, 3653)  # fmt: skip
+LONG_ENOUGH = tuple(d for d in RETENTION_DAYS if d >= 90)
 
 
 @dataclass(frozen=True)
@@ -28,6 +38,16 @@ class PrivateNetworkArgs:
     """Availability zones with a private subnet (2 or 3)."""
     interface_services: tuple[str, ...] = INTERFACE_SERVICES
     """AWS services reached through interface endpoints (`com.amazonaws.<region>.<service>`)."""
+    prefix: str = ""
+    """`<client>-<env>`: names the flow-log group and role (`<prefix>-flow-logs`)."""
+    account_id: pulumi.Input[str] | None = None
+    """Account of the stack (the flow-log role trusts the service for it only)."""
+    kms_key_arn: pulumi.Input[str] | None = None
+    """Stack key that encrypts the flow-log group; required."""
+    boundary_arn: pulumi.Input[str] | None = None
+    """The stack's permissions boundary, carried by the flow-log role; required."""
+    flow_log_retention_days: int = 365
+    """Days the flow logs are kept (a CloudWatch Logs retention value, at least 90)."""
 
 
 def validate_private_network_args(args: PrivateNetworkArgs) -> list[str]:
@@ -59,6 +79,25 @@ def validate_private_network_args(args: PrivateNetworkArgs) -> list[str]:
                     "name services like sagemaker.api, not the full endpoint name",
                 )
             )
+    if args.flow_log_retention_days not in RETENTION_DAYS or args.flow_log_retention_days < 90:
+        problems.append(
+            bad(
+                "flow_log_retention_days",
+                args.flow_log_retention_days,
+                f"a CloudWatch Logs retention of at least 90 ({', '.join(map(str, LONG_ENOUGH))})",
+                "keep flow logs at least 90 days, e.g. 365",
+            )
+        )
+    for field, value in (
+        ("prefix", args.prefix),
+        ("account_id", args.account_id),
+        ("kms_key_arn", args.kms_key_arn),
+        ("boundary_arn", args.boundary_arn),
+    ):
+        if not value:
+            problems.append(
+                bad(field, value, "set", f"pass {field} so the VPC gets encrypted flow logs")
+            )
     return problems
 
 
@@ -85,8 +124,19 @@ class PrivateNetwork(pulumi.ComponentResource):
             cidr_block=args.cidr,
             enable_dns_support=True,
             enable_dns_hostnames=True,
+            tags={"Name": args.prefix},
             opts=child(self),
         )
+        # The default security group: adopted and stripped of AWS's default rules.
+        aws.ec2.DefaultSecurityGroup(
+            f"{name}-default-sg",
+            vpc_id=vpc.id,
+            ingress=[],
+            egress=[],
+            tags={"Name": f"{args.prefix}-default-no-rules", "mlops:vpc": args.prefix},
+            opts=child(self),
+        )
+        self._flow_logs(name, args, vpc.id)
         zones = aws.get_availability_zones_output(
             state="available", opts=pulumi.InvokeOutputOptions(parent=self)
         ).names
@@ -187,3 +237,51 @@ class PrivateNetwork(pulumi.ComponentResource):
         self.subnet_ids = [s.id for s in subnets]
         self.workload_security_group_id = workloads.id
         self.register_outputs({"vpcId": self.vpc_id, "subnetIds": self.subnet_ids})
+
+    def _flow_logs(self, name: str, args: PrivateNetworkArgs, vpc_id: pulumi.Input[str]) -> None:
+        group = aws.cloudwatch.LogGroup(
+            f"{name}-flow-logs",
+            name=f"{args.prefix}-flow-logs",
+            kms_key_id=args.kms_key_arn,
+            retention_in_days=args.flow_log_retention_days,
+            opts=child(self),
+        )
+        assert args.account_id is not None  # validated
+        role = aws.iam.Role(
+            f"{name}-flow-logs",
+            name=f"{args.prefix}-flow-logs",
+            description=f"{args.prefix}: VPC flow logs deliver to their log group",
+            assume_role_policy=trust(*SERVICES_OF_DUTY["flow-logs"], account_id=args.account_id),
+            max_session_duration=3600,
+            permissions_boundary=args.boundary_arn,
+            opts=child(self),
+        )
+        aws.iam.RolePolicy(
+            f"{name}-flow-logs",
+            role=role.id,
+            policy=policy(
+                [
+                    {
+                        "Effect": "Allow",
+                        "Action": [
+                            "logs:CreateLogStream",
+                            "logs:PutLogEvents",
+                            "logs:DescribeLogStreams",
+                        ],
+                        "Resource": [group.arn, pulumi.Output.concat(group.arn, ":*")],
+                    }
+                ]
+            ),
+            opts=child(self),
+        )
+        aws.ec2.FlowLog(
+            f"{name}-flow-logs",
+            vpc_id=vpc_id,
+            traffic_type="ALL",
+            log_destination_type="cloud-watch-logs",
+            log_destination=group.arn,
+            iam_role_arn=role.arn,
+            max_aggregation_interval=60,
+            tags={"Name": f"{args.prefix}-flow-logs", "mlops:vpc": args.prefix},
+            opts=child(self),
+        )

@@ -7,6 +7,7 @@ vault roles in `identities.py`, scoped to this vault.
 
 from __future__ import annotations
 
+import datetime
 from dataclasses import dataclass, field
 
 import pulumi
@@ -35,10 +36,20 @@ class KeysAndSecretsArgs:
     """Days a deleted vault, key or secret can be recovered (7 to 90)."""
     release_token: pulumi.Input[str] | None = None
     """CI token stored as the `release-token` secret; None: no secret."""
+    release_token_expires_on: datetime.date | None = None
+    """Date the CI token expires: the secret's expiry (required with `release_token`)."""
     protect: bool = STORE_DEFAULTS.protect
     """Protect the vault and key from `pulumi destroy` (prod)."""
     tags: dict[str, str] = field(default_factory=dict)
     """Tags set on every resource."""
+
+
+def expires_epoch(day: datetime.date | None) -> int | None:
+    """Key Vault's `expires`: seconds since the epoch, the end of `day` in UTC."""
+    if day is None:
+        return None
+    end = datetime.datetime.combine(day, datetime.time(23, 59, 59), tzinfo=datetime.UTC)
+    return int(end.timestamp())
 
 
 def validate_keys_args(args: KeysAndSecretsArgs) -> None:
@@ -58,6 +69,15 @@ def validate_keys_args(args: KeysAndSecretsArgs) -> None:
         args.prefix,
         "a non-empty name prefix",
         "pass settings.prefix",
+    )
+    check(
+        problems,
+        args.release_token is None or args.release_token_expires_on is not None,
+        "release_token_expires_on",
+        args.release_token_expires_on,
+        "the date the CI token expires",
+        "set release.tokenExpiresOn in Pulumi.<stack>.yaml to the token's expiry date "
+        "(README, Security changes: rotating the CI token)",
     )
     raise_if("KeysAndSecrets", problems)
 
@@ -134,8 +154,12 @@ class KeysAndSecrets(pulumi.ComponentResource):
                 properties=keyvault.SecretPropertiesArgs(
                     value=pulumi.Output.secret(args.release_token),
                     content_type="text/plain",
+                    attributes=keyvault.SecretAttributesArgs(
+                        enabled=True, expires=expires_epoch(args.release_token_expires_on)
+                    ),
                 ),
-                tags=args.tags,
+                # the same date, readable where the secret's properties are not (plan, portal)
+                tags={**args.tags, "mlops-expires-on": str(args.release_token_expires_on)},
                 opts=child,
             )
             self.release_token_secret_uri = secret.properties.secret_uri

@@ -52,6 +52,9 @@ class MlWorkspaceArgs:
     """Versioned key URI of the customer-managed key; None: Microsoft-managed keys."""
     private: bool = True
     """Disable public network access and allow approved outbound traffic only."""
+    protect: bool = False
+    """Protect the workspace and retain it on delete (stores.protect): it holds the model
+    registry, and deleting (or replacing) it deletes every registered model."""
     outbound_fqdns: tuple[str, ...] = ()
     """Extra FQDNs the managed network may reach (an Azure Firewall is added when set)."""
     tags: dict[str, str] = field(default_factory=dict)
@@ -145,7 +148,7 @@ class MlWorkspace(pulumi.ComponentResource):
             hbi_workspace=args.cmk_key_id is not None,
             v1_legacy_mode=False,
             tags=args.tags,
-            opts=child,
+            opts=ResourceOptions(parent=self, protect=args.protect, retain_on_delete=args.protect),
         )
         for duty in WORKSPACE_DUTIES:
             authorization.RoleAssignment(

@@ -36,6 +36,9 @@ class NamespacesArgs:
     """What one GiB of memory costs per month on this cluster, in USD."""
     pod_security: str = "restricted"
     """Pod Security Standard enforced; `baseline` is an explicit opt-out for legacy images."""
+    protect: bool = False
+    """Protect the namespaces and retain them on delete (stores.protect): deleting a namespace
+    makes Kubernetes delete everything in it, the retained stores included."""
 
 
 def quota_cores(budget_usd: float, share: float, usd_core: float, usd_gib: float) -> int:
@@ -74,7 +77,8 @@ def validate(args: NamespacesArgs) -> None:
 
 
 class Namespaces(pulumi.ComponentResource):
-    """One namespace per duty, each with the Pod Security Standard enforced, a default-deny
+    """One namespace per duty (protected and retained with the stores, `protect`), each with
+    the Pod Security Standard enforced, a default-deny
     NetworkPolicy (only DNS egress allowed; every other flow is allowed by the component
     that needs it), a ResourceQuota sized from the budget, and a LimitRange."""
 
@@ -84,7 +88,6 @@ class Namespaces(pulumi.ComponentResource):
     def __init__(self, name: str, args: NamespacesArgs, opts: pulumi.ResourceOptions | None = None):
         validate(args)
         super().__init__("mlops:onprem:Namespaces", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
         self.names = {role: f"{args.prefix}-{role}" for role in ROLES}
         self.quota_name = f"{args.prefix}-budget"
         pss = {
@@ -93,11 +96,14 @@ class Namespaces(pulumi.ComponentResource):
         }
         pss["pod-security.kubernetes.io/enforce-version"] = "latest"
         self.namespaces: dict[str, k8s.core.v1.Namespace] = {}
+        kept = pulumi.ResourceOptions(
+            parent=self, protect=args.protect, retain_on_delete=args.protect
+        )
         for role, ns_name in self.names.items():
             ns = k8s.core.v1.Namespace(
                 f"{name}-{role}",
                 metadata={"name": ns_name, "labels": {**args.labels, **pss, "mlops/role": role}},
-                opts=child,
+                opts=kept,
             )
             self.namespaces[role] = ns
             in_ns = pulumi.ResourceOptions(parent=self, depends_on=[ns])

@@ -26,7 +26,10 @@ from core.config import STORE_DEFAULTS
 
 MLFLOW_PORT = 5000
 POSTGRES_PORT = 5432
-POSTGRES_UID = 70  # the `postgres` user of the alpine image
+# A high UID no host user has (the image runs as any UID; fsGroup makes the data volume its
+# group's, and initdb creates PGDATA, a subdirectory of the volume, owned by this UID).
+POSTGRES_UID = 10070
+PG_SECRETS = "/run/secrets/postgres"
 DB_NAME = DB_USER = "mlflow"
 
 
@@ -254,6 +257,8 @@ class Tracking(pulumi.ComponentResource):
                 "POSTGRES_USER": DB_USER,
                 "POSTGRES_DB": DB_NAME,
                 "PGDATA": "/var/lib/postgresql/data/pgdata",
+                # the image's `*_FILE` convention: the password is a mounted file, not an env var
+                "POSTGRES_PASSWORD_FILE": f"{PG_SECRETS}/{sec.POSTGRES_PASSWORD}",
             },
             opts=child,
         )
@@ -262,11 +267,11 @@ class Tracking(pulumi.ComponentResource):
             "postgres",
             args.postgres_image,
             ports={"postgres": POSTGRES_PORT},
-            env=[secret_env(sec.POSTGRES_PASSWORD, args.postgres_secret, sec.POSTGRES_PASSWORD)],
             config_map=f"{pg}-config",
             mounts=[
                 {"name": "data", "mountPath": "/var/lib/postgresql/data"},
                 {"name": "run", "mountPath": "/var/run/postgresql"},
+                {"name": "credentials", "mountPath": PG_SECRETS, "readOnly": True},
             ],
             res=resources("250m", "512Mi", cpu_limit="1", memory_limit="1Gi"),
             readiness=exec_probe(ready),
@@ -291,7 +296,19 @@ class Tracking(pulumi.ComponentResource):
                     labels,
                     [db],
                     uid=POSTGRES_UID,
-                    volumes=[{"name": "run", "emptyDir": {"sizeLimit": "16Mi"}}],
+                    volumes=[
+                        {"name": "run", "emptyDir": {"sizeLimit": "16Mi"}},
+                        {
+                            "name": "credentials",
+                            "secret": {
+                                "secretName": args.postgres_secret,
+                                "items": [
+                                    {"key": sec.POSTGRES_PASSWORD, "path": sec.POSTGRES_PASSWORD}
+                                ],
+                                "defaultMode": 0o440,
+                            },
+                        },
+                    ],
                 ),
                 "volumeClaimTemplates": [
                     {"metadata": {"name": "data", "labels": labels}, "spec": claim}

@@ -4,7 +4,7 @@ Paths are the engine's camelCase input names. Where a control needs "every bucke
 it is written from the bucket's side with `ref_exists` (the bucket's name must be named by an
 X resource), and the value of X is checked by its own row."""
 
-from core.controls.engine import Control
+from core.controls.engine import MISSING, Control
 
 BUCKET = "aws:s3/bucket:Bucket"
 PAB = "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"
@@ -27,6 +27,10 @@ GROUP = "aws:sagemaker/modelPackageGroup:ModelPackageGroup"
 TRACKING = "aws:sagemaker/mlflowTrackingServer:MlflowTrackingServer"
 SG = "aws:ec2/securityGroup:SecurityGroup"
 SUBNET = "aws:ec2/subnet:Subnet"
+VPC = "aws:ec2/vpc:Vpc"
+DEFAULT_SG = "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup"
+FLOW_LOG = "aws:ec2/flowLog:FlowLog"
+LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
 VPCE = "aws:ec2/vpcEndpoint:VpcEndpoint"
 TARGET = "aws:cloudwatch/eventTarget:EventTarget"
 QUEUE = "aws:sqs/queue:Queue"
@@ -378,6 +382,28 @@ CONTROLS: tuple[Control, ...] = (
         "Roles carry no managed policies",
         "Every grant is an inline policy of the stack, which AWS-IAM-01 checks.",
     ),
+    _c(
+        "AWS-IAM-05",
+        ROLE,
+        "name",
+        "cannot_rewrite_own_permissions",
+        None,
+        "No role can rewrite its own permissions",
+        "A role allowed to put or attach a policy on itself, change its own trust or boundary, "
+        "edit a policy that governs it or remove a permissions boundary can make itself "
+        "administrator; AWS-IAM-01 does not see that in a grant scoped to `<prefix>-*`.",
+    ),
+    _c(
+        "AWS-IAM-06",
+        ROLE,
+        "permissionsBoundary",
+        "matches",
+        r":policy/[\w+=,.@-]+-boundary$",
+        "Duty roles carry the stack's permissions boundary",
+        "The boundary (`<prefix>-boundary`) caps what any grant gives a duty role, and is what "
+        "the CI deploy role must attach to every role it creates or changes.",
+        when=("tags.mlops:duty", MISSING),  # every role but the CI deploy role (duty ci)
+    ),
     # --- SageMaker endpoint ------------------------------------------------------------------
     _c(
         "AWS-SM-01",
@@ -533,6 +559,70 @@ CONTROLS: tuple[Control, ...] = (
         "Interface endpoints resolve the public service names privately",
         "SDK calls reach AWS through the VPC without code changes.",
         when=("vpcEndpointType", "Interface"),
+    ),
+    _c(
+        "AWS-NET-04",
+        VPC,
+        "tags.Name",
+        "ref_exists",
+        f"{DEFAULT_SG}#tags.mlops:vpc",
+        "The VPC's default security group is managed with no rules",
+        "AWS gives a new VPC a default group that admits its own members and all egress; "
+        "managed empty (AWS-NET-05), a resource that lands in it by mistake can talk to nothing.",
+    ),
+    _c(
+        "AWS-NET-05",
+        DEFAULT_SG,
+        "ingress",
+        "absent",
+        None,
+        "The default security group admits nothing",
+        "No rule means no traffic, in either direction (egress is checked the same way).",
+    ),
+    _c(
+        "AWS-NET-06",
+        DEFAULT_SG,
+        "egress",
+        "absent",
+        None,
+        "The default security group sends nothing",
+        "AWS's default egress rule (all traffic anywhere) is removed.",
+    ),
+    _c(
+        "AWS-NET-07",
+        VPC,
+        "tags.Name",
+        "ref_exists",
+        f"{FLOW_LOG}#tags.mlops:vpc",
+        "The VPC has flow logs",
+        "Without them nobody can tell afterwards what talked to what.",
+    ),
+    _c(
+        "AWS-NET-08",
+        FLOW_LOG,
+        "trafficType",
+        "equals",
+        "ALL",
+        "VPC flow logs record all traffic",
+        "Accepted and rejected flows are the evidence an investigation starts from.",
+    ),
+    _c(
+        "AWS-NET-09",
+        LOG_GROUP,
+        "kmsKeyId",
+        "present",
+        None,
+        "Log groups are encrypted with the stack key",
+        "Flow logs name every peer of every workload: they are kept under the customer key.",
+    ),
+    _c(
+        "AWS-NET-10",
+        LOG_GROUP,
+        "retentionInDays",
+        "at_least",
+        90,
+        "Log groups keep their logs at least 90 days (and not forever)",
+        "Long enough to investigate an incident; a retention is set, so logs do not pile up.",
     ),
     # --- Events, queues, topics, secrets -------------------------------------------------------
     _c(

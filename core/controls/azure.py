@@ -55,6 +55,29 @@ CONTROLS: tuple[Control, ...] = (
         "No storage account keys are stored in the workspace, so shared-key access can stay off.",
     ),
     Control(
+        "AZ-ML-05",
+        "azure",
+        f"{_ML}:Workspace",
+        "$opts.protect",
+        "equals",
+        True,
+        "The workspace (the model registry) is protected",
+        "`pulumi destroy`, or a rename that replaces it, would delete every registered model; "
+        "as the AWS model package group is.",
+        dev_exception="dev stores are disposable: `stores.protect` is off in the dev tier",
+    ),
+    Control(
+        "AZ-ML-06",
+        "azure",
+        f"{_ML}:Workspace",
+        "$opts.retainOnDelete",
+        "equals",
+        True,
+        "The workspace is retained on delete",
+        "Removing it from the program leaves the registry in Azure.",
+        dev_exception="dev stores are disposable: `stores.protect` is off in the dev tier",
+    ),
+    Control(
         "AZ-CMP-01",
         "azure",
         f"{_ML}:Compute",
@@ -176,6 +199,18 @@ CONTROLS: tuple[Control, ...] = (
         True,
         "Key Vault soft delete is on",
         "Deleted secrets and keys can be recovered.",
+    ),
+    Control(
+        "AZ-KV-04",
+        "azure",
+        "azure-native:keyvault:Secret",
+        "tags.mlops-expires-on",
+        "matches",
+        r"^\d{4}-\d{2}-\d{2}$",
+        "Key Vault secrets expire",
+        "A leaked CI token stops working at its expiry; the date makes rotation a scheduled "
+        "task (README, Security changes). The kit sets `attributes.expires` and this tag "
+        "from the same date; the plan checks the tag, as the properties are secret.",
     ),
     Control(
         "AZ-ACR-01",

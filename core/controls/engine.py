@@ -189,6 +189,189 @@ def _sums_to(value: Any, expected: float, records: Iterable[Record]) -> bool:
     return sum(float(v) for v in value.values()) == float(expected)
 
 
+# --- IAM: can a role rewrite its own permissions? ------------------------------------------------
+# A small IAM evaluator over the documents the plan recorded: explicit Deny wins, an Allow needs a
+# matching action, resource and conditions. A condition on a key the request carries (the target
+# role's permissions boundary) is evaluated; one on any other key is one the caller can satisfy
+# for an Allow (region, passed-to service) and can avoid for a Deny.
+ROLE_TYPE = "aws:iam/role:Role"
+ROLE_POLICY_TYPE = "aws:iam/rolePolicy:RolePolicy"
+ATTACHMENT_TYPE = "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
+SELF_REWRITE_ACTIONS = (
+    "iam:PutRolePolicy",
+    "iam:AttachRolePolicy",
+    "iam:DeleteRolePolicy",
+    "iam:DetachRolePolicy",
+    "iam:UpdateAssumeRolePolicy",
+    "iam:PutRolePermissionsBoundary",
+    "iam:DeleteRolePermissionsBoundary",
+)
+_IAM_ARN = re.compile(r"arn:(aws[\w-]*):(?:iam|sts)::(\d{12}):")
+POLICY_REWRITE_ACTIONS = (
+    "iam:CreatePolicyVersion",
+    "iam:SetDefaultPolicyVersion",
+    "iam:DeletePolicyVersion",
+    "iam:DeletePolicy",
+)
+
+
+def _glob(pattern: str, value: str, *, case: bool = True) -> bool:
+    regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+    return re.fullmatch(regex, value, 0 if case else re.IGNORECASE) is not None
+
+
+def _condition_holds(condition: Any, context: Mapping[str, Any], effect: str) -> bool:
+    if not isinstance(condition, Mapping):
+        return True
+    for operator, pairs in condition.items():
+        for key, wanted in (pairs or {}).items():
+            if key not in context:
+                if effect == "Deny":
+                    return False
+                continue
+            got = context[key]
+            if got is None:
+                if not operator.endswith("IfExists"):
+                    return False
+                continue
+            op = operator.removesuffix("IfExists")
+            wanted_list = [str(w) for w in _as_list(wanted)]
+            if op in ("StringEquals", "ArnEquals"):
+                ok = str(got) in wanted_list
+            elif op in ("StringLike", "ArnLike"):
+                ok = any(_glob(w, str(got)) for w in wanted_list)
+            elif op in ("StringNotEquals", "ArnNotEquals"):
+                ok = str(got) not in wanted_list
+            elif op in ("StringNotLike", "ArnNotLike"):
+                ok = not any(_glob(w, str(got)) for w in wanted_list)
+            else:
+                ok = effect == "Allow"
+            if not ok:
+                return False
+    return True
+
+
+def _statement_matches(st: Mapping[str, Any], action: str, resource: str) -> bool:
+    if "NotAction" in st:
+        acts = _as_list(st["NotAction"])
+        if any(isinstance(a, str) and _glob(a, action, case=False) for a in acts):
+            return False
+    elif not any(
+        isinstance(a, str) and _glob(a, action, case=False) for a in _as_list(st.get("Action", []))
+    ):
+        return False
+    if "NotResource" in st:
+        return not any(
+            isinstance(r, str) and _glob(r, resource) for r in _as_list(st["NotResource"])
+        )
+    return any(isinstance(r, str) and _glob(r, resource) for r in _as_list(st.get("Resource", [])))
+
+
+def iam_allows(
+    documents: Iterable[Any],
+    action: str,
+    resource: str,
+    context: Mapping[str, Any] | None = None,
+) -> bool:
+    """Whether identity policies `documents` (JSON strings or dicts) allow `action` on
+    `resource`, given request `context` (condition key -> value; None for absent)."""
+    context = context or {}
+    allowed = False
+    for doc in documents:
+        for st in _policy_statements(doc):
+            effect = st.get("Effect", "Allow")
+            if not _statement_matches(st, action, resource):
+                continue
+            if not _condition_holds(st.get("Condition"), context, effect):
+                continue
+            if effect == "Deny":
+                return False
+            allowed = True
+    return allowed
+
+
+def self_rewrites(role: Record, records: Iterable[Record]) -> list[str]:
+    """How `role` could rewrite its own permissions: `<action> on <resource>` per open path.
+
+    Paths: change its own role (inline or attached policies, trust, boundary); change a managed
+    policy attached to it, or one that bounds any role of the stack (its permissions boundary);
+    remove any role's permissions boundary."""
+    records = list(records)
+    name = role.inputs.get("name") or role.name
+    boundary = role.inputs.get("permissionsBoundary")
+    documents = [
+        r.inputs.get("policy")
+        for r in records
+        if r.type == ROLE_POLICY_TYPE and r.inputs.get("role") in (name, role.outputs.get("id"))
+    ]
+    documents += [
+        p["policy"]
+        for p in _as_list(role.inputs.get("inlinePolicies") or [])
+        if isinstance(p, Mapping) and p.get("policy")
+    ]
+    # The plan records inputs only: the role's ARN takes its partition and account from the
+    # IAM ARNs its own documents (or trust) name.
+    seen = _IAM_ARN.search(json.dumps([role.inputs.get("assumeRolePolicy"), *documents]))
+    home = f"arn:{seen[1]}:iam::{seen[2]}:" if seen else "arn:aws:iam::000000000000:"
+    arn = role.outputs.get("arn") or f"{home}role/{name}"
+    paths = [
+        f"{a} on {arn}"
+        for a in SELF_REWRITE_ACTIONS
+        if iam_allows(documents, a, arn, {"iam:PermissionsBoundary": boundary})
+    ]
+    governing = set(_as_list(role.inputs.get("managedPolicyArns") or []))
+    governing |= {
+        r.inputs.get("policyArn")
+        for r in records
+        if r.type == ATTACHMENT_TYPE and r.inputs.get("role") == name
+    }
+    governing |= {
+        r.inputs.get("permissionsBoundary")
+        for r in records
+        if r.type == ROLE_TYPE and r.inputs.get("permissionsBoundary")
+    }
+    paths += [
+        f"{a} on {p}"
+        for p in sorted(g for g in governing if isinstance(g, str))
+        for a in POLICY_REWRITE_ACTIONS
+        if iam_allows(documents, a, p)
+    ]
+    for other in records:
+        if other.type == ROLE_TYPE and other.inputs.get("permissionsBoundary"):
+            other_arn = other.outputs.get("arn") or f"{home}role/{other.inputs.get('name')}"
+            a = "iam:DeleteRolePermissionsBoundary"
+            if iam_allows(
+                documents,
+                a,
+                other_arn,
+                {"iam:PermissionsBoundary": other.inputs["permissionsBoundary"]},
+            ):
+                paths.append(f"{a} on {other_arn}")
+    return list(dict.fromkeys(paths))
+
+
+def cannot_rewrite_own_permissions(value: Any, expected: Any, records: Iterable[Record]) -> bool:
+    """The role named `value` has no path to rewrite its own permissions (see self_rewrites)."""
+    records = list(records)
+    roles = [
+        r for r in records if r.type == ROLE_TYPE and (r.inputs.get("name") or r.name) == value
+    ]
+    return all(not self_rewrites(r, records) for r in roles)
+
+
+def _in_retained_namespace(value: Any, expected: Any, records: Iterable[Record]) -> bool:
+    """A namespaced object's namespace is one the stack declares, protected and retained."""
+    if value is MISSING or value is None:
+        return True
+    return any(
+        r.type == "kubernetes:core/v1:Namespace"
+        and (r.inputs.get("metadata") or {}).get("name") == value
+        and r.options.get("protect")
+        and r.options.get("retainOnDelete")
+        for r in records
+    )
+
+
 CHECKS: dict[str, Callable[[Any, Any, Iterable[Record]], bool]] = {
     "equals": lambda v, e, _: v == e,
     "not_equals": lambda v, e, _: v is not MISSING and v != e,
@@ -202,6 +385,8 @@ CHECKS: dict[str, Callable[[Any, Any, Iterable[Record]], bool]] = {
     "no_wildcard_grant": no_wildcard_grant,
     "ref_exists": _ref_exists,
     "sums_to": _sums_to,
+    "cannot_rewrite_own_permissions": cannot_rewrite_own_permissions,
+    "in_retained_namespace": _in_retained_namespace,
 }
 
 CHECK_DESCRIPTIONS: dict[str, str] = {
@@ -217,6 +402,10 @@ CHECK_DESCRIPTIONS: dict[str, str] = {
     "no_wildcard_grant": "grants no `*` action on `*` and no unconditioned `*` principal",
     "ref_exists": "names a resource in this stack (`{e}`)",
     "sums_to": "values sum to `{e}`",
+    "cannot_rewrite_own_permissions": "names a role whose policies let it change none of its own "
+    "role, the managed policies attached to it, any role's permissions boundary policy, nor "
+    "remove a boundary",
+    "in_retained_namespace": "names a namespace of the stack that is protected and retained",
 }
 
 

@@ -165,6 +165,27 @@ _POD_ROWS: list[tuple[str, str, str, object, str, str, str | None, bool]] = [
         None,
         False,
     ),
+    (
+        "15",
+        "spec.template.spec.securityContext.runAsUser",
+        "at_least",
+        10000,
+        "Pods run as a UID of 10000 or more",
+        "Below 10000 a UID may belong to a user of the node: a container escape would act as "
+        "that user (the alpine postgres image's UID 70, for example).",
+        None,
+        True,
+    ),
+    (
+        "16",
+        "spec.template.spec.securityContext.fsGroup",
+        "at_least",
+        10000,
+        "Pods own their volumes through an fsGroup of 10000 or more",
+        "The volume's files belong to the pod's group, not to a group of the node.",
+        None,
+        True,
+    ),
 ]
 
 _WORKLOADS = (
@@ -237,6 +258,18 @@ CONTROLS: tuple[Control, ...] = (
         "kubernetes:core/v1:LimitRange#metadata.namespace",
         "Every namespace has a LimitRange",
         "Pods from charts without requests/limits still get defaults the quota can count.",
+    ),
+    Control(
+        "K8S-NS-05",
+        P,
+        "*",
+        "metadata.namespace",
+        "in_retained_namespace",
+        None,
+        "Every retained object lives in a protected, retained namespace",
+        "Deleting a namespace deletes everything in it: a store that is `retainOnDelete` but "
+        "whose namespace is not would still be lost to `pulumi destroy` or a renamed prefix.",
+        when=("$opts.retainOnDelete", True),
     ),
     Control(
         "K8S-NET-01",

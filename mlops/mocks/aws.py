@@ -45,6 +45,12 @@ def outputs(args: pulumi_mocks.MockResourceArgs) -> tuple[str, dict[str, Any]] |
     elif typ == "aws:iam/role:Role":
         id_ = inputs.get("name") or name
         state.update(name=id_, arn=f"arn:aws:iam::{ACCOUNT}:role/{id_}")
+    elif typ == "aws:cloudwatch/logGroup:LogGroup":
+        id_ = inputs.get("name") or name
+        state.update(arn=regional("logs", f"log-group:{id_}"))
+    elif typ == "aws:iam/policy:Policy":
+        id_ = f"arn:aws:iam::{ACCOUNT}:policy/{inputs.get('name') or name}"
+        state.update(name=inputs.get("name") or name, arn=id_)
     elif typ == "aws:sqs/queue:Queue":
         q = inputs.get("name") or name
         id_ = f"https://sqs.{region}.amazonaws.com/{ACCOUNT}/{q}"

@@ -68,6 +68,14 @@ RELEASE = ReleaseTriggerArgs(
     token="t",
     role_arn="arn:role",
 )
+NETWORK = PrivateNetworkArgs(
+    cidr="10.40.0.0/16",
+    region="r",
+    prefix="a-prod",
+    account_id="111122223333",
+    kms_key_arn="arn:aws:kms:r:111122223333:key/k",
+    boundary_arn="arn:aws:iam::111122223333:policy/a-prod-boundary",
+)
 MONITOR = DriftMonitoringArgs(
     schedule_name="s",
     endpoint_name="e",
@@ -246,6 +254,16 @@ CASES = [
         ["zones=1", "2 or 3"],
     ),
     (
+        validate_private_network_args,
+        replace(NETWORK, flow_log_retention_days=30),
+        ["flow_log_retention_days=30", "at least 90", "365"],
+    ),
+    (
+        validate_private_network_args,
+        replace(NETWORK, kms_key_arn=None),
+        ["kms_key_arn=None", "encrypted flow logs"],
+    ),
+    (
         validate_experiment_tracking_args,
         ExperimentTrackingArgs(
             server_name="s", artifact_store_uri="s3://b/mlflow", role_arn="r", size="Huge"
@@ -370,7 +388,7 @@ def test_bad_args_are_reported(validate, args, expected):
         ),
         (validate_drift_monitoring_args, MONITOR),
         (validate_continuous_training_args, TRAINING),
-        (validate_private_network_args, PrivateNetworkArgs(cidr="10.40.0.0/16", region="r")),
+        (validate_private_network_args, NETWORK),
     ],
 )
 def test_good_args_pass(validate, args):

@@ -321,7 +321,7 @@ def test_roles_are_scoped_to_the_stack_bucket_and_key(plan_for):
     policies = [
         r for r in plan.by_type("aws:iam/rolePolicy:RolePolicy") if r.name != "acme-prod-ci-deploy"
     ]
-    assert len(policies) == 8  # six duty roles and the two batch-scoring grants
+    assert len(policies) == 9  # six duty roles, the VPC flow-log role, two batch-scoring grants
     s3_seen = kms_seen = 0
     for record in policies:
         for st in _statements(record.inputs["policy"]):

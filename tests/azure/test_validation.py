@@ -240,3 +240,28 @@ def test_bad_args_are_rejected_with_a_useful_message(component, changes, fragmen
     message = str(err.value)
     for fragment in fragments:
         assert fragment in message, f"{component}: {fragment!r} not in {message!r}"
+
+
+def test_ci_token_secret_needs_an_expiry_and_carries_it() -> None:
+    """Issue #13: the CI token's Key Vault secret expires at the end of the configured day."""
+    import datetime
+
+    from components.azure.keys import KeysAndSecretsArgs, expires_epoch, validate_keys_args
+
+    args = KeysAndSecretsArgs(
+        prefix="c-prod", location="westeurope", resource_group_name="rg", tenant_id="t",
+        release_token="tok",
+    )  # fmt: skip
+    with pytest.raises(ArgsError, match=r"release_token_expires_on=None .*tokenExpiresOn"):
+        validate_keys_args(args)
+    assert expires_epoch(datetime.date(2027, 6, 30)) == 1814399999  # 2027-06-30T23:59:59Z
+    assert expires_epoch(None) is None
+
+
+def test_prod_workspace_is_protected_and_the_token_secret_expires(plan_for) -> None:
+    prod, dev = plan_for("contoso-prod"), plan_for("contoso-dev")
+    workspace = prod.one("azure-native:machinelearningservices:Workspace")
+    assert workspace.options["protect"] and workspace.options["retainOnDelete"]
+    assert not dev.one("azure-native:machinelearningservices:Workspace").options["protect"]
+    secret = prod.one("azure-native:keyvault:Secret")
+    assert secret.inputs["tags"]["mlops-expires-on"] == "2027-06-30"
