@@ -1,4 +1,4 @@
-"""`mlops release | promote | apply | stacks`: CI-driven releases (mounted at the top level of `mlops`).
+"""`mlops release | promote | apply | stacks`: CI-driven releases (top level of `mlops`).
 
 Exit codes: 0 released (or unchanged), 1 the release was attempted and rolled back,
 2 refused before any change (bad input, nothing approved, no recorded approval for prod).

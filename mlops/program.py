@@ -47,7 +47,7 @@ def check_guarded_apply(
 ) -> str | None:
     """A `pulumi up` must come through `mlops apply` / `mlops release` (which serve the version
     the registry's release marker names), or the stack file's pin could roll a release back.
-    Raises ConfigError for an unguarded update; returns the warning to log, if any."""
+    Raises pulumi.RunError for an unguarded update; returns the warning to log, if any."""
     from pipelines.release import GUARD_ENV, UNGUARDED_ENV
 
     if env.get(GUARD_ENV) == stack:
@@ -61,7 +61,7 @@ def check_guarded_apply(
         return f"the preview shows the stack file's mlops:model; an apply serves the release: {how}"
     if reason:
         return f"unguarded apply of {stack} ({UNGUARDED_ENV}={reason!r}): the file's pin as is"
-    raise ConfigError(
+    raise pulumi.RunError(
         f"`pulumi up` on {stack} outside `mlops apply` could serve an older model than the last "
         f"release (the file's mlops:model); {how}, or set {UNGUARDED_ENV}=<reason> to apply the "
         "file as it is"
