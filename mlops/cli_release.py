@@ -1,4 +1,4 @@
-"""`mlops release | promote | stacks`: CI-driven releases (mounted at the top level of `mlops`).
+"""`mlops release | promote | apply | stacks`: CI-driven releases (top level of `mlops`).
 
 Exit codes: 0 released (or unchanged), 1 the release was attempted and rolled back,
 2 refused before any change (bad input, nothing approved, no recorded approval for prod).
@@ -21,7 +21,7 @@ from core.config import PROJECT_ROOT, list_stacks, load_stack
 from mlops.cli_local import DEFAULT_WORKDIR as LOCAL_WORKDIR
 
 app = typer.Typer(
-    help="CI-driven releases: release, promote, stacks.",
+    help="CI-driven releases: release, promote, apply, stacks.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
@@ -76,7 +76,7 @@ def _show(result: Any) -> None:
         console.print(table)
         console.print("[italic]nothing was changed (resources from the offline plan)[/]")
         return
-    colour = "green" if result.outcome == "released" else "cyan"
+    colour = "green" if result.outcome in ("released", "applied") else "cyan"
     console.print(
         f"[{colour}]{result.outcome}[/] {result.stack}: version {result.version} "
         f"({escape(result.reason)})"
@@ -177,6 +177,20 @@ def promote(
         approval=Approval.of(approved_by, approval_run),
         root=root,
     )
+
+
+@app.command("apply")
+def apply(
+    stack: Annotated[str, typer.Argument(help="Stack name (acme-dev).")],
+    dry_run: DryRunOpt = False,
+    root: RootOpt = PROJECT_ROOT,
+) -> None:
+    """`pulumi up` serving the version the registry's release marker names (not an older pin
+    in the stack file); every workflow applies through this. Recorded like a release."""
+    # lazy: a command imports what it runs, so `mlops --help` and `validate` stay fast
+    from pipelines.release.orchestrate import apply as run_apply
+
+    _run(run_apply, stack=stack, dry_run=dry_run, root=root)
 
 
 # What a changed path affects: every stack, or the stacks of one blueprint.

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import pulumi
@@ -41,8 +42,37 @@ def run(settings: StackSettings | None = None) -> dict[str, pulumi.Input[Any]]:
     return outputs
 
 
+def check_guarded_apply(
+    stack: str, dry_run: bool, env: dict[str, str] | os._Environ[str] = os.environ
+) -> str | None:
+    """A `pulumi up` must come through `mlops apply` / `mlops release` (which serve the version
+    the registry's release marker names), or the stack file's pin could roll a release back.
+    Raises pulumi.RunError for an unguarded update; returns the warning to log, if any."""
+    from pipelines.release import GUARD_ENV, UNGUARDED_ENV
+
+    if env.get(GUARD_ENV) == stack:
+        return None
+    reason = env.get(UNGUARDED_ENV, "").strip()
+    how = (
+        f"run `mlops apply {stack}` (it applies the version the registry's release marker "
+        f"names; docs/releases.md)"
+    )
+    if dry_run:
+        return f"the preview shows the stack file's mlops:model; an apply serves the release: {how}"
+    if reason:
+        return f"unguarded apply of {stack} ({UNGUARDED_ENV}={reason!r}): the file's pin as is"
+    raise pulumi.RunError(
+        f"`pulumi up` on {stack} outside `mlops apply` could serve an older model than the last "
+        f"release (the file's mlops:model); {how}, or set {UNGUARDED_ENV}=<reason> to apply the "
+        "file as it is"
+    )
+
+
 def main() -> None:
     try:
+        warning = check_guarded_apply(pulumi.get_stack(), pulumi.runtime.is_dry_run())
+        if warning:
+            pulumi.log.warn(warning)
         run()
     except ConfigError as exc:
         # RunError prints the message without a Python traceback.

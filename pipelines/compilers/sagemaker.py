@@ -481,7 +481,10 @@ def _build(
         sagemaker_session=session,
     )
     definition = json.loads(pipeline.definition())
-    definition.setdefault("Metadata", {})["mlops"] = {"settings_environment": settings.environment}
+    # Pipeline-definition Metadata takes string values (<= 1024 chars): a JSON string here.
+    definition.setdefault("Metadata", {})["mlops"] = json.dumps(
+        {"settings_environment": settings.environment}, sort_keys=True
+    )
     return json.dumps(definition, sort_keys=True)
 
 

@@ -168,8 +168,8 @@ def _build(job: BatchJob) -> str:
         sagemaker_session=session,
     )
     definition = json.loads(pipeline.definition())
-    definition.setdefault("Metadata", {})["mlops"] = {
-        "serving_mode": "batch",
-        "model_version": job.model_version,
-    }
+    # Pipeline-definition Metadata takes string values (<= 1024 chars): a JSON string here.
+    definition.setdefault("Metadata", {})["mlops"] = json.dumps(
+        {"serving_mode": "batch", "model_version": job.model_version}, sort_keys=True
+    )
     return json.dumps(definition, sort_keys=True)

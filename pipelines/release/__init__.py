@@ -33,6 +33,15 @@ PREVIOUS_KEY = "mlops:rollout.previousModel"
 RECORDS = Path(".mlops/releases/releases.jsonl")
 APPROVED_TAG = "approval_status"
 SOURCE_TAG = "mlops.promoted_from"
+SERVING_TAG = "mlops.serving.{stack}"
+"""The release marker: the registry version that carries the newest value of this tag (an
+ISO-8601 UTC time) is the one the stack serves. Only `mlops release` / `promote` write it;
+every apply (`mlops apply`, the workflows) serves that version (docs/releases.md)."""
+GUARD_ENV = "MLOPS_GUARDED_APPLY"
+"""Set to the stack name by the Automation API driver: the program refuses a `pulumi up` that
+does not come through `mlops apply` / `release` (which resolve the release marker first)."""
+UNGUARDED_ENV = "MLOPS_UNGUARDED_APPLY"
+"""An operator's explicit, logged opt-out of that guard (its value is the reason)."""
 
 Say = Callable[[str], None]
 Sleep = Callable[[float], None]
@@ -91,6 +100,27 @@ class Platform(Protocol):
     def tag(self, candidate: Candidate, key: str, value: str) -> None: ...
 
     def import_version(self, source: Platform, candidate: Candidate) -> Candidate: ...
+
+    def versions(self) -> list[Candidate]:
+        """Every version of the model, with its tags / metadata in `lineage`."""
+        ...
+
+
+def serving_tag(stack: str) -> str:
+    return SERVING_TAG.format(stack=stack)
+
+
+def released_version(platform: Platform, stack: str) -> Candidate | None:
+    """The version the registry says `stack` serves (the newest release marker), or None when
+    the stack was never released through `mlops release`."""
+    key = serving_tag(stack)
+    marked = [c for c in platform.versions() if str(c.lineage.get(key) or "")]
+    return max(marked, key=lambda c: str(c.lineage[key])) if marked else None
+
+
+def marker_value() -> str:
+    """A release marker's value: the time, to the microsecond (sorts as text)."""
+    return datetime.now(UTC).isoformat(timespec="microseconds")
 
 
 class StackDriver(Protocol):
@@ -176,8 +206,8 @@ class ReleaseRecord:
     previous: str | None
     """The version serving before (the local endpoint: the versions, comma-separated)."""
     outcome: str = "started"
-    """released, unchanged, rolled-back, rollback-failed; locally also refused, failed,
-    interrupted."""
+    """released, unchanged, rolled-back, rollback-failed; `mlops apply`: applied; locally
+    also refused, failed, interrupted."""
     reason: str = ""
     ref: str = ""
     registry: str = ""
@@ -188,6 +218,10 @@ class ReleaseRecord:
     run: str = ""
     commit: str = ""
     steps: list[dict[str, Any]] = field(default_factory=list)
+    kind: str = "release"
+    """release, rollback (an explicit release of an older version than the one serving), apply."""
+    pinned: str | None = None
+    """`mlops apply`: the version the stack file pinned, when it differed from the release."""
     started: str = ""
     finished: str = ""
     serving_before: list[str] = field(default_factory=list)

@@ -230,6 +230,12 @@ class AwsPlatform:
         )["ModelPackageArn"]
         return self._candidate(self.sm.describe_model_package(ModelPackageName=arn))
 
+    def versions(self) -> list[Candidate]:
+        return [
+            self._candidate(self.sm.describe_model_package(ModelPackageName=p["ModelPackageArn"]))
+            for p in self._all_packages()
+        ]
+
     def _all_packages(self) -> list[dict[str, Any]]:
         out, kwargs = [], {"ModelPackageGroupName": self.group, "MaxResults": 100}
         while True:

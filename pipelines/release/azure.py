@@ -101,6 +101,9 @@ class AzurePlatform:
         approved = [c for c in found if c.approved]
         return max(approved, key=lambda c: int(c.version)) if approved else None
 
+    def versions(self) -> list[Candidate]:
+        return [self._candidate(m) for m in self.ml.models.list(name=self.model)]
+
     def get(self, version: str) -> Candidate:
 
         try:

@@ -64,6 +64,10 @@ class MlflowPlatform:
         approved = [c for c in approved if c.approved]
         return max(approved, key=lambda c: int(c.version)) if approved else None
 
+    def versions(self) -> list[Candidate]:
+        found = self.client.search_model_versions(f"name = '{self.model}'")
+        return [self._candidate(v) for v in found]
+
     def get(self, version: str) -> Candidate:
         from mlflow.exceptions import MlflowException
 

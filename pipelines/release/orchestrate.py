@@ -25,6 +25,7 @@ from typing import Any
 
 from core.config import PROJECT_ROOT, ConfigError, StackSettings, load_stack
 from pipelines.release import (
+    GUARD_ENV,
     MODEL_KEY,
     PREVIOUS_KEY,
     RECORDS,
@@ -39,7 +40,10 @@ from pipelines.release import (
     StackDriver,
     append_record,
     ci_context,
+    marker_value,
     now_iso,
+    released_version,
+    serving_tag,
     short_error,
 )
 from pipelines.release.platforms import platform_for
@@ -57,7 +61,8 @@ class AutomationDriver:
 
         self._auto = auto
         try:
-            workspace = auto.LocalWorkspace(work_dir=str(root))
+            # The program refuses an apply that does not come through here (GUARD_ENV).
+            workspace = auto.LocalWorkspace(work_dir=str(root), env_vars={GUARD_ENV: stack})
             self._stack = auto.Stack.select(stack, workspace)
         except FileNotFoundError as exc:
             raise ReleaseError(
@@ -177,8 +182,15 @@ def release(
     if platform is None:
         platform = platform_for(settings, outputs)
     candidate = resolve(platform, version)
-    previous = driver.get(MODEL_KEY) or settings.model
+    pinned = driver.get(MODEL_KEY) or settings.model
+    released = released_version(platform, stack)
+    previous = released.version if released else pinned
     say(f"{stack}: {platform.registry} version {candidate.version} (serving: {previous or 'none'})")
+    if released and pinned != released.version:
+        say(
+            f"[yellow]Pulumi.{stack}.yaml pins {MODEL_KEY}={pinned or '(unset)'}, but the "
+            f"registry's release marker says {stack} serves {released.version}[/]"
+        )
     blue_green = _blue_green(settings, previous)
 
     if dry_run:
@@ -209,8 +221,14 @@ def release(
         **ctx,
     )
     path = records or root / RECORDS
-    if previous == candidate.version:
+    if _older(candidate.version, previous):
+        record.kind = "rollback"
+        say(f"[yellow]rollback[/]: {stack} goes from {previous} back to {candidate.version}")
+    if previous == candidate.version and pinned == candidate.version:
         record.outcome, record.reason = "unchanged", f"{stack} already serves {previous}"
+        if released is None:  # released before the marker existed: the registry learns it
+            platform.tag(candidate, serving_tag(stack), marker_value())
+            record.step("mark", True, f"{serving_tag(stack)} on {candidate.ref}")
         record.finished = now_iso()
         append_record(record, path)
         return record
@@ -225,6 +243,9 @@ def release(
         record.step("healthy", True, platform.wait_healthy(outputs, candidate.version))
         say("endpoint healthy; smoke prediction")
         record.step("smoke", True, platform.smoke(outputs, candidate.version, smoke))
+        # The registry's release marker moves only now: every later apply serves this version.
+        platform.tag(candidate, serving_tag(stack), marker_value())
+        record.step("mark", True, f"{serving_tag(stack)} on {candidate.ref}")
         if blue_green:
             driver.remove(PREVIOUS_KEY, path=True)
             say(f"all traffic to {candidate.version}: pulumi up")
@@ -242,6 +263,92 @@ def release(
         raise ReleaseFailed(
             f"release of {candidate.version} on {stack} {record.outcome}: {record.reason}", record
         )
+    return record
+
+
+def _older(version: str, than: str | None) -> bool:
+    return bool(than) and version.isdigit() and str(than).isdigit() and int(version) < int(than)
+
+
+def apply(
+    stack: str,
+    *,
+    dry_run: bool = False,
+    root: Path = PROJECT_ROOT,
+    platform: Platform | None = None,
+    driver: StackDriver | None = None,
+    records: Path | None = None,
+    say: Say = lambda _m: None,
+) -> ReleaseRecord | DryRun:
+    """`pulumi up` of `stack` serving the version the registry's release marker names, whatever
+    the stack file pins: the workflows (and people) apply through this, so an apply from an
+    old checkout cannot roll a release back. A file pin older than the release is reported and
+    overridden; a newer one is refused (a new version goes through `mlops release`)."""
+    settings = load(stack, root)
+    driver = driver or AutomationDriver(stack, root)
+    pinned = driver.get(MODEL_KEY) or settings.model
+    released = None
+    if platform is None:
+        outputs = driver.outputs()
+        if outputs:
+            platform = platform_for(settings, outputs)
+        else:
+            say(f"{stack} has no outputs yet (first apply): no registry to ask, the file decides")
+    if platform is not None:
+        released = released_version(platform, stack)
+    version = released.version if released else pinned
+    overridden = released is not None and pinned != released.version
+    if overridden and released is not None:
+        if pinned and _older(released.version, pinned):
+            raise ReleaseError(
+                f"Pulumi.{stack}.yaml pins {MODEL_KEY}={pinned}, newer than version "
+                f"{released.version}, which the registry records as released on {stack}; a new "
+                f"version reaches a stack through `mlops release {stack} --model-version "
+                f"{pinned}` (health and smoke checked, recorded), or set {MODEL_KEY} back to "
+                f"{released.version}"
+            )
+        say(
+            f"[bold yellow]Pulumi.{stack}.yaml pins {MODEL_KEY}={pinned or '(unset)'}, but "
+            f"the registry records the release of version {released.version} on {stack}: "
+            f"applying {released.version}[/] (to go back, `mlops release {stack} "
+            f"--model-version {pinned}`)"
+        )
+    if dry_run:
+        config = {MODEL_KEY: (pinned, version)} if overridden else {}
+        return DryRun(stack, version or "(none)", pinned, config, [], [], [])
+    record = ReleaseRecord(
+        stack=stack,
+        platform=platform.name if platform else settings.blueprint,
+        version=version or "",
+        previous=pinned,
+        kind="apply",
+        pinned=pinned if overridden else None,
+        ref=released.ref if released else "",
+        registry=platform.registry if platform else "",
+        started=now_iso(),
+        **ci_context(),
+    )
+    path = records or root / RECORDS
+    try:
+        if overridden and version:
+            driver.set(MODEL_KEY, version)
+            record.step("pin", True, f"{MODEL_KEY}={version} (file: {pinned or '(unset)'})")
+        driver.up(say)
+        record.step("apply", True)
+    except ReleaseFailed as exc:
+        record.step("apply", False, str(exc))
+        record.outcome, record.reason = "failed", str(exc)
+        raise ReleaseFailed(f"apply of {stack} failed: {exc}", record) from exc
+    finally:
+        record.finished = now_iso()
+        if record.outcome == "started":
+            record.outcome = "applied"
+            record.reason = f"{stack} serves {version or 'no model'}" + (
+                f" (the release marker; the file pinned {pinned or '(unset)'})"
+                if overridden
+                else ""
+            )
+        append_record(record, path)
     return record
 
 

@@ -280,3 +280,11 @@ def test_compiler_rejects_bad_jobs_before_building():
 
     with pytest.raises(ValueError, match="cannot compile the SageMaker scoring pipeline"):
         compile_sagemaker_batch(job)
+
+
+def test_scoring_definition_passes_the_upstream_pipeline_definition_schema(plan_for):
+    from tests.schemas import sagemaker_definition_errors
+
+    definition = _definition(plan_for("acme-prod"))
+    assert sagemaker_definition_errors(definition) == []
+    assert json.loads(definition["Metadata"]["mlops"])["serving_mode"] == "batch"

@@ -176,3 +176,17 @@ def test_bad_arguments_are_rejected_with_the_fix() -> None:
             model_package_group="g",
             region="eu-west-1",
         )
+
+
+def test_definition_passes_the_upstream_pipeline_definition_schema(
+    definition: dict[str, Any],
+) -> None:
+    from tests.schemas import sagemaker_definition_errors
+
+    assert sagemaker_definition_errors(definition) == []
+    assert json.loads(definition["Metadata"]["mlops"]) == {"settings_environment": "dev"}
+    # and the check bites: an object under Metadata (what the compiler wrote before) fails
+    broken = {**definition, "Metadata": {"mlops": {"settings_environment": "dev"}}}
+    assert sagemaker_definition_errors(broken) == [
+        "Metadata/mlops: {'settings_environment': 'dev'} is not of type 'string'"
+    ]

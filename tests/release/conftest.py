@@ -95,3 +95,26 @@ def hook(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, code: str) -> Path:
     )
     monkeypatch.setenv("PULUMI_STANDIN_UP_HOOK", str(path))
     return path
+
+
+def restore_stack_file(project: Path, stack: str, pin: str | None) -> None:
+    """What a checkout of main holds: the stack file from git, with `pin` as mlops:model
+    (the pin before the release), as an unrelated apply from main would see it."""
+    import yaml
+
+    doc = yaml.safe_load((PROJECT_ROOT / f"Pulumi.{stack}.yaml").read_text())
+    doc["config"].pop("mlops:model", None)
+    if pin:
+        doc["config"]["mlops:model"] = pin
+    (project / f"Pulumi.{stack}.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+
+
+def in_github_actions(monkeypatch: pytest.MonkeyPatch, sha: str) -> None:
+    for key, value in {
+        "GITHUB_ACTIONS": "true",
+        "GITHUB_SHA": sha,
+        "GITHUB_REPOSITORY": "acme/mlops",
+        "GITHUB_RUN_ID": "42",
+        "GITHUB_ACTOR": "release-bot",
+    }.items():
+        monkeypatch.setenv(key, value)

@@ -18,7 +18,7 @@ from mlops.plan import plan_diff
 from pipelines import release as rel
 from pipelines.release import orchestrate
 from pipelines.release.aws import AwsPlatform
-from tests.release.conftest import hook
+from tests.release.conftest import hook, in_github_actions, restore_stack_file
 
 REGION, ACCOUNT = "eu-west-1", "123456789012"
 DEV_GROUP, PROD_GROUP = "acme-dev-models", "acme-prod-models"
@@ -121,7 +121,7 @@ def test_release_pins_the_newest_approved_applies_checks_and_records(aws, moto_u
     assert standin.stack_config("acme-dev")["mlops:model"] == "2"
     cmds = standin.commands()
     assert cmds.index("config set mlops:model 2") < cmds.index("up"), cmds
-    assert [s["step"] for s in record.steps] == ["pin", "apply", "healthy", "smoke"]
+    assert [s["step"] for s in record.steps] == ["pin", "apply", "healthy", "smoke", "mark"]
     lines = rel.read_records(standin.root / rel.RECORDS)
     assert [(r["stack"], r["version"], r["outcome"]) for r in lines] == [
         ("acme-dev", "2", "released")
@@ -294,3 +294,29 @@ def test_dry_run_shows_the_change_and_changes_nothing(aws, standin):
     assert any(name.endswith("-endpoint") for name in result.added), result.added
     assert (standin.root / "Pulumi.acme-dev.yaml").read_text() == before
     assert not [c for c in standin.commands() if c.startswith(("config set", "up"))]
+
+
+def _serving_package(sm, endpoint: str = "acme-dev-endpoint") -> str:
+    config = sm.describe_endpoint(EndpointName=endpoint)["EndpointConfigName"]
+    variant = sm.describe_endpoint_config(EndpointConfigName=config)["ProductionVariants"][0]
+    model = sm.describe_model(ModelName=variant["ModelName"])
+    return model["PrimaryContainer"]["ModelPackageName"]
+
+
+def test_an_apply_from_main_with_the_old_pin_keeps_the_release(aws, moto_url, standin, monkeypatch):
+    """Today's race: release v2, then an unrelated apply from main whose stack file still pins
+    v1. The release marker on the model package decides: the endpoint keeps serving v2."""
+    register(aws, "Approved")
+    v2 = register(aws, "Approved")
+    answers(moto_url, {"predictions": [1]})
+    in_github_actions(monkeypatch, "c0ffee2")
+    record = orchestrate.release("acme-dev", root=standin.root)
+    assert (record.version, record.ref, record.commit) == ("2", v2, "c0ffee2")
+    meta = aws.describe_model_package(ModelPackageName=v2)["CustomerMetadataProperties"]
+    assert meta["mlops.serving.acme-dev"] >= record.started
+
+    restore_stack_file(standin.root, "acme-dev", pin="1")  # main before the pin PR merged
+    applied = orchestrate.apply("acme-dev", root=standin.root)
+    assert _serving_package(aws).endswith("/acme-dev-models/2")
+    assert (applied.outcome, applied.version, applied.pinned) == ("applied", "2", "1")
+    assert applied.commit == "c0ffee2" and applied.ref == v2

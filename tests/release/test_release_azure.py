@@ -29,6 +29,7 @@ from tests.azure.test_release import (
     FakeCredential,
     FakeWorkspace,
 )
+from tests.release.conftest import in_github_actions, restore_stack_file
 
 APPROVAL = rel.Approval("reviewer", "run-1")
 
@@ -181,3 +182,25 @@ def test_promotion_copies_the_version_with_lineage_then_releases(ws, standin):
     assert record.promoted_from["stack"] == "contoso-dev"
     again = target.import_version(source, source.get("1"))
     assert again.version == "3", "a second promotion of the same version must not copy again"
+
+
+def test_an_apply_from_main_with_the_old_pin_keeps_the_release(ws, standin, monkeypatch):
+    """Today's race: release v2, then an unrelated apply from main whose stack file still pins
+    v1. The release marker (a model version tag) decides: the apply pins and serves v2."""
+    ws.add_model("1", approval_status="approved")
+    ws.add_model("2", approval_status="approved")
+    ws.add_endpoint({"model-v2": 100}, ["model-v2"])  # Pulumi's side of applying 2
+    standin.seed_outputs({"endpointName": ENDPOINT})
+    in_github_actions(monkeypatch, "c0ffee3")
+    record = orchestrate.release("contoso-dev", root=standin.root, platform=platform())
+    assert (record.version, record.commit) == ("2", "c0ffee3")
+    assert record.ref.endswith(f"/models/{MODEL}/versions/2")
+    assert ws.models["2"]["properties"]["tags"]["mlops.serving.contoso-dev"] >= record.started
+
+    restore_stack_file(standin.root, "contoso-dev", pin="1")  # main before the pin PR merged
+    applied = orchestrate.apply("contoso-dev", root=standin.root, platform=platform())
+    cmds = standin.commands()
+    last_up = len(cmds) - 1 - cmds[::-1].index("up")
+    assert cmds[last_up - 1] == "config set mlops:model 2", cmds
+    assert json.loads(standin.state.read_text())["outputs"]["modelVersion"] == "2"
+    assert (applied.outcome, applied.version, applied.pinned) == ("applied", "2", "1")

@@ -35,3 +35,20 @@ def test_release_local_defaults_to_the_local_loop_workdir() -> None:
 
     default = cli_release.release.__defaults__  # typer keeps defaults on the function
     assert cli_local.DEFAULT_WORKDIR in default
+
+
+def test_pulumi_up_outside_mlops_apply_is_refused_with_the_fix():
+    import pytest
+    from pulumi import RunError
+
+    from mlops.program import check_guarded_apply
+
+    with pytest.raises(RunError, match="run `mlops apply acme-dev`"):
+        check_guarded_apply("acme-dev", dry_run=False, env={})
+    assert check_guarded_apply("acme-dev", False, {"MLOPS_GUARDED_APPLY": "acme-dev"}) is None
+    with pytest.raises(RunError):  # the guard names one stack, not any
+        check_guarded_apply("acme-dev", False, {"MLOPS_GUARDED_APPLY": "acme-prod"})
+    assert "file's pin as is" in check_guarded_apply(
+        "acme-dev", False, {"MLOPS_UNGUARDED_APPLY": "incident 12"}
+    )
+    assert "mlops apply acme-dev" in check_guarded_apply("acme-dev", True, {})

@@ -4,6 +4,7 @@ runs the recording stand-in `pulumi` on PATH (conftest.py)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from mlflow.tracking import MlflowClient
 from pipelines import release as rel
 from pipelines.release import orchestrate
 from pipelines.release.mlflow import MlflowPlatform
+from tests.release.conftest import in_github_actions, restore_stack_file
 
 MODEL = "globex-classifier"
 BASE = "https://globex-dev-model.ml.dev.globex.internal/v2/models/globex-dev-model"
@@ -150,3 +152,42 @@ def test_promotion_copies_files_and_lineage_into_the_prod_registry(tmp_path, sta
         "approver": "ops-lead",
         "run_id": "77",
     }
+
+
+def test_an_apply_from_main_with_the_old_pin_keeps_the_release(
+    tmp_path, standin, endpoint, monkeypatch
+):
+    """Today's race: release v2, then an unrelated apply from main whose stack file still pins
+    v1. The registry's release marker decides: v2 keeps serving, and the override is loud."""
+    uri = registry(tmp_path, "dev")
+    register(tmp_path, uri, "approved")
+    register(tmp_path, uri, "approved")
+    ready(endpoint, 200)
+    ready(endpoint, 200)
+    standin.seed_outputs({"trackingUri": uri, "endpointUrl": f"{BASE}/infer"})
+    in_github_actions(monkeypatch, "c0ffee1")
+    orchestrate.release("globex-dev", version="1", root=standin.root)
+    record = orchestrate.release("globex-dev", root=standin.root)
+    assert (record.version, record.commit, record.ref) == ("2", "c0ffee1", f"models:/{MODEL}/2")
+
+    restore_stack_file(standin.root, "globex-dev", pin="1")  # main before the pin PR merged
+    said: list[str] = []
+    applied = orchestrate.apply("globex-dev", root=standin.root, say=said.append)
+    assert standin.stack_config("globex-dev")["mlops:model"] == "2"
+    assert json.loads(standin.state.read_text())["outputs"]["modelVersion"] == "2"
+    assert (applied.kind, applied.outcome, applied.version, applied.pinned) == (
+        "apply",
+        "applied",
+        "2",
+        "1",
+    )
+    assert any("pins mlops:model=1" in line and "applying 2" in line for line in said), said
+    assert rel.read_records(standin.root / rel.RECORDS)[-1]["kind"] == "apply"
+
+    # a rollback is explicit and recorded, and then the apply keeps v1
+    ready(endpoint, 200)
+    back = orchestrate.release("globex-dev", version="1", root=standin.root)
+    assert (back.kind, back.outcome, back.previous) == ("rollback", "released", "2")
+    restore_stack_file(standin.root, "globex-dev", pin="2")
+    with pytest.raises(rel.ReleaseError, match="newer than version 1"):
+        orchestrate.apply("globex-dev", root=standin.root)

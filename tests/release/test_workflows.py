@@ -116,3 +116,8 @@ def test_stacks_lists_changed_stacks_for_matrices():
     rows = json.loads(out.stdout)
     assert {"stack": "acme-dev", "blueprint": "sagemaker", "environment": "dev"} in rows
     assert all(r["environment"] == "dev" for r in rows)
+
+
+def test_every_ci_file_is_valid_yaml():
+    for path in [*GITHUB, *AZDO]:
+        assert isinstance(yaml.safe_load(path.read_text()), dict), path
