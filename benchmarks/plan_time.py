@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
         floors.append(f)
         warm_medians[stack] = w
         before = BEFORE.get(stack)
-        gain = f"{1 - c / before:.0%} faster than {before:.1f}" if before else "-"
+        gain = f"{c:.1f} s vs {before:.1f} s ({before / c:.2f}x)" if before else "-"
         rows.append(
             f"| {stack} | {f:.2f} | {w:.2f} | {w / f:.1f} | {c:.2f} | {c / f:.1f} | {gain} |"
         )
@@ -81,7 +81,8 @@ def main(argv: list[str] | None = None) -> int:
         f"Load average {load_before} before the run, {_load()} after.\n\n"
         "| stack | floor (s) | warm plan (s) | warm / floor | cold plan (s) | cold / floor "
         "| cold vs before the cache |\n|---|---|---|---|---|---|---|\n" + "\n".join(rows) + "\n\n"
-        f"`mlops plans` (all {len(stacks)} stacks, warm): {p:.2f} s, floor {pf:.2f} s, "
+        f"`mlops plans` (all {len(list_stacks(ROOT))} example stacks, warm): {p:.2f} s, "
+        f"floor {pf:.2f} s, "
         f"{p / slowest:.1f}x the slowest stack's warm plan ({slowest:.2f} s).\n\n"
         f"Medians of {args.repeats} fresh processes each; floor: `import pulumi, pulumi_aws, "
         "pulumi_azure_native, pulumi_kubernetes`; warm: compiled definitions current "
