@@ -248,6 +248,36 @@ def docs(
     console.print(f"{len(stale)} file(s) {verb}" + (": " + ", ".join(stale) if stale else ""))
 
 
+@app.command("compile")
+def compile_(
+    check: Annotated[
+        bool,
+        typer.Option("--check", help="Exit 1 if a compiled pipeline definition is stale."),
+    ] = False,
+) -> None:
+    """Compile every example stack's pipeline definitions into compiled/ (the plan's fast path)."""
+    # lazy: a command imports what it runs, so `mlops --help` and `validate` stay fast
+    from mlops.compiled import compile_all
+
+    report = compile_all(project_root(), check=check)
+    if check and (report.stale or report.unused):
+        problems = [f"{s} (stale or missing)" for s in report.stale]
+        problems += [f"{u} (no example stack uses it)" for u in report.unused]
+        raise _fail(
+            "compiled pipeline definitions out of date: "
+            + "; ".join(problems)
+            + "; run `mlops compile` and commit compiled/",
+            code=1,
+        )
+    if check:
+        console.print(f"{len(report.used)} compiled definition(s) current")
+    else:
+        console.print(
+            f"{len(report.stale)} compiled, {len(report.used) - len(report.stale)} current, "
+            f"{len(report.unused)} removed, in compiled/"
+        )
+
+
 @app.command("plans")
 def plans() -> None:
     """The offline plan of every example stack: resources, capabilities and controls."""

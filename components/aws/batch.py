@@ -17,6 +17,7 @@ reads and writes the artifact bucket with the stack key."""
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,7 +25,9 @@ import pulumi
 import pulumi_aws as aws
 
 from components.aws.common import arn, aws_cron, bad, child, fail_on, policy
+from components.aws.pipeline import SAGEMAKER_SHAPES
 from core.errors import ArgsError
+from pipelines.compilers.cache import compiled
 
 PURPOSE = "batch-scoring"
 INPUT_PARAMETER = "InputUri"
@@ -195,25 +198,35 @@ class BatchScoring(pulumi.ComponentResource):
             opts=child(self),
         )
 
-        def compile_(values: list[Any]) -> str:
+        inputs = {
+            "pipeline_name": args.pipeline_name,
+            "region": args.region,
+            "model_version": args.model_version,
+            "input_prefix": args.input_prefix,
+            "output_prefix": args.output_prefix,
+            "instance_type": args.instance_type,
+            "instance_count": args.instance_count,
+        }
+
+        def compile_batch(values: Mapping[str, str]) -> str:
             # lazy: the pipeline SDKs (sagemaker, azure-ai-ml, hera) load only when compiling
             from pipelines.compilers.sagemaker_batch import BatchJob, compile_sagemaker_batch
 
+            return compile_sagemaker_batch(BatchJob(**inputs, **values))
+
+        def compile_(values: list[Any]) -> str:
             role, bucket, key, model_name = values
-            return compile_sagemaker_batch(
-                BatchJob(
-                    pipeline_name=args.pipeline_name,
-                    role_arn=role,
-                    bucket=bucket,
-                    region=args.region,
-                    model_name=model_name,
-                    model_version=args.model_version,
-                    kms_key_id=key,
-                    input_prefix=args.input_prefix,
-                    output_prefix=args.output_prefix,
-                    instance_type=args.instance_type,
-                    instance_count=args.instance_count,
-                )
+            return compiled(
+                "sagemaker-batch",
+                inputs=inputs,
+                resolved={
+                    "role_arn": role,
+                    "bucket": bucket,
+                    "kms_key_id": key,
+                    "model_name": model_name,
+                },
+                shapes=SAGEMAKER_SHAPES,
+                compile=compile_batch,
             )
 
         definition = pulumi.Output.all(

@@ -11,7 +11,7 @@ pyfunc scoring server on port 8080 with `/ping` and `/invocations`). ECR tags ar
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib import metadata
 from typing import Any
@@ -21,7 +21,9 @@ import pulumi_aws as aws
 
 from components.aws.common import bad, child, fail_on
 from core.config import StackSettings
+from pipelines.compilers.cache import compiled
 from pipelines.definition import pipeline_settings_from_stack
+from pipelines.steps._common import code_version
 
 
 def kit_version() -> str:
@@ -59,24 +61,37 @@ def compile_definition(
     Resolves the Outputs it needs, then calls the compiler with plain values (no resource is
     created inside the apply)."""
 
-    def compile_(values: list[Any]) -> str:
-        # lazy: the pipeline SDKs (sagemaker, azure-ai-ml, hera) load only when compiling
-        from pipelines.compilers.sagemaker import compile_sagemaker
+    base = pipeline_settings_from_stack(stack_settings, image_uri="", serving_image_uri="")
+    inputs = {
+        "settings": base,
+        "pipeline_name": pipeline_name,
+        "model_package_group": model_package_group,
+        "region": region,
+        "subnets": len(subnets or []),
+        "security_group_ids": len(security_group_ids or []),
+    }
 
+    def compile_(values: list[Any]) -> str:
         role, bucket_, key, image, serving, subnet_ids, group_ids = values
-        settings = pipeline_settings_from_stack(
-            stack_settings, image_uri=image, serving_image_uri=serving
-        )
-        return compile_sagemaker(
-            settings,
-            pipeline_name=pipeline_name,
-            role_arn=role,
-            bucket=bucket_,
-            model_package_group=model_package_group,
-            region=region,
-            kms_key_id=key,
-            subnets=list(subnet_ids) or None,
-            security_group_ids=list(group_ids) or None,
+        resolved = {
+            "role_arn": role,
+            "bucket": bucket_,
+            "kms_key_id": key or "",
+            "image_uri": image,
+            "serving_image_uri": serving,
+            "code_version": code_version(),
+            **{f"subnet_{i}": s for i, s in enumerate(subnet_ids)},
+            **{f"security_group_{i}": g for i, g in enumerate(group_ids)},
+        }
+        return compiled(
+            "sagemaker",
+            inputs=inputs,
+            resolved=resolved,
+            shapes=SAGEMAKER_SHAPES,
+            trainer=base.trainer,
+            compile=lambda v: _compile_sagemaker(
+                stack_settings, v, len(subnet_ids), len(group_ids), **inputs
+            ),
         )
 
     return pulumi.Output.all(
@@ -88,6 +103,44 @@ def compile_definition(
         pulumi.Output.all(*(subnets or [])),
         pulumi.Output.all(*(security_group_ids or [])),
     ).apply(compile_)
+
+
+SAGEMAKER_SHAPES = {"role_arn": "arn:aws:iam::000000000000:role/{}"}
+"""Placeholders the SageMaker compilers accept (they check the role is an IAM role ARN)."""
+
+
+def _compile_sagemaker(
+    stack_settings: StackSettings,
+    values: Mapping[str, str],
+    n_subnets: int,
+    n_groups: int,
+    *,
+    settings: Any,
+    pipeline_name: str,
+    model_package_group: str,
+    region: str,
+    subnets: int,
+    security_group_ids: int,
+) -> str:
+    # lazy: the pipeline SDKs (sagemaker, azure-ai-ml, hera) load only when compiling
+    from pipelines.compilers.sagemaker import compile_sagemaker
+
+    return compile_sagemaker(
+        pipeline_settings_from_stack(
+            stack_settings,
+            image_uri=values["image_uri"],
+            serving_image_uri=values["serving_image_uri"],
+        ),
+        pipeline_name=pipeline_name,
+        role_arn=values["role_arn"],
+        bucket=values["bucket"],
+        model_package_group=model_package_group,
+        region=region,
+        kms_key_id=values["kms_key_id"] or None,
+        subnets=[values[f"subnet_{i}"] for i in range(n_subnets)] or None,
+        security_group_ids=[values[f"security_group_{i}"] for i in range(n_groups)] or None,
+        code_version=values["code_version"],
+    )
 
 
 @dataclass(frozen=True)

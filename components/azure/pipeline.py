@@ -21,6 +21,7 @@ from pulumi_azure_native import machinelearningservices as ml
 
 from components.azure._common import check, raise_if
 from core.config import StackSettings
+from pipelines.compilers.cache import compiled
 from pipelines.definition import PIPELINE, pipeline_settings_from_stack
 
 _CRON_FIELD = re.compile(r"^(\*|\d+(-\d+)?)(/\d+)?(,(\*|\d+(-\d+)?)(/\d+)?)*$")
@@ -52,27 +53,46 @@ def compile_for_azure(
     what="components": ComponentVersion `properties` by step name;
     what="job": the REST `properties` of the PipelineJob a Schedule's CreateJob action carries.
     """
-    # lazy: the pipeline SDKs (sagemaker, azure-ai-ml, hera) load only when compiling
-    from pipelines.compilers import azureml as compiler
-
     steps = tuple(step.name for step in PIPELINE)
     if steps != STEPS:
         raise RuntimeError(f"pipeline steps changed to {steps}; update STEPS in {__name__}")
-    settings = pipeline_settings_from_stack(stack_settings, image_uri=image)
-    if what == "components":
-        specs = compiler.azureml_component_specs(settings, environment_image=image)
-        return {name: spec["properties"] for name, spec in specs.items()}
-    if what == "job":
+    if what not in ("components", "job"):
+        raise ValueError(f"what={what!r} is not one of components, job")
+    base = pipeline_settings_from_stack(stack_settings, image_uri="")
+    ids = dict(component_ids or {})
+    # azure-ai-ml hashes the image into the environment version and the component hash, so
+    # the image is part of the key; the ARM ids and the data folder are filled in
+    resolved = {
+        **({"compute": compute, "data_uri": data_uri} if what == "job" else {}),
+        **{f"component_{step}": ids.get(step, "") for step in (STEPS if what == "job" else ())},
+    }
+
+    def compile_(values: Mapping[str, str]) -> dict[str, Any]:
+        # lazy: the pipeline SDKs (sagemaker, azure-ai-ml, hera) load only when compiling
+        from pipelines.compilers import azureml as compiler
+
+        settings = pipeline_settings_from_stack(stack_settings, image_uri=values["image"])
+        if what == "components":
+            specs = compiler.azureml_component_specs(settings, environment_image=values["image"])
+            return {name: spec["properties"] for name, spec in specs.items()}
         body = compiler.azureml_rest_job(
             settings,
-            compute=compute,
+            compute=values["compute"],
             experiment_name=experiment_name,
-            environment_image=image,
-            component_ids=dict(component_ids or {}),
-            data_uri=data_uri,
+            environment_image=values["image"],
+            component_ids={step: values[f"component_{step}"] for step in STEPS if step in ids},
+            data_uri=values["data_uri"],
         )
         return body["properties"]
-    raise ValueError(f"what={what!r} is not one of components, job")
+
+    return compiled(
+        f"azureml-{what}",
+        inputs={"settings": base, "experiment_name": experiment_name, "steps": sorted(ids)},
+        resolved=resolved,
+        keyed={"image": image},
+        trainer=base.trainer,
+        compile=compile_,
+    )
 
 
 def _spec_version(spec: Mapping[str, Any]) -> str:

@@ -15,6 +15,7 @@ from components.onprem import secrets as sec
 from components.onprem.validation import Checks
 from components.onprem.workload import Peer, container_security, pod_security
 from core.config import StackSettings, is_cron
+from pipelines.compilers.cache import compiled
 from pipelines.definition import pipeline_settings_from_stack
 
 ARGO_REPO = "https://argoproj.github.io/argo-helm"
@@ -42,22 +43,29 @@ def compile_workflow_template(
 ) -> dict[str, Any]:
     """The one adapter to the pipelines package: the Argo WorkflowTemplate manifest compiled
     from the pipeline definition for this stack (plain values in, a dict out)."""
-    # lazy: the pipeline SDKs (sagemaker, azure-ai-ml, hera) load only when compiling
-    from pipelines.compilers.argo import compile_argo
+    settings = pipeline_settings_from_stack(stack_settings)
+    inputs = {
+        "settings": settings,
+        "name": name,
+        "namespace": namespace,
+        "image": image,
+        "mlflow_tracking_uri": mlflow_tracking_uri,
+        "service_account": service_account,
+        "artifact_bucket": artifact_bucket,
+        "data_key": DATA_KEY,
+        "baseline_key": BASELINE_KEY,
+        "training_cpu": stack_settings.training.cpu,
+        "training_memory": stack_settings.training.memory,
+    }
 
-    return compile_argo(
-        pipeline_settings_from_stack(stack_settings),
-        name=name,
-        namespace=namespace,
-        image=image,
-        mlflow_tracking_uri=mlflow_tracking_uri,
-        service_account=service_account,
-        artifact_bucket=artifact_bucket,
-        data_key=DATA_KEY,
-        baseline_key=BASELINE_KEY,
-        training_cpu=stack_settings.training.cpu,
-        training_memory=stack_settings.training.memory,
-    )
+    def compile_(_: Mapping[str, str]) -> dict[str, Any]:
+        # lazy: the pipeline SDKs (sagemaker, azure-ai-ml, hera) load only when compiling
+        from pipelines.compilers.argo import compile_argo
+
+        return compile_argo(**inputs)
+
+    # every input is plain config here (nothing comes from another resource), so all are keyed
+    return compiled("argo", inputs=inputs, resolved={}, trainer=settings.trainer, compile=compile_)
 
 
 def registered_model_name(stack_settings: StackSettings) -> str:

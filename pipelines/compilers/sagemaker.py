@@ -29,6 +29,7 @@ telemetry off). The SDK is imported only inside this module's functions.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import os
@@ -73,7 +74,7 @@ def _offline_env(region: str) -> Iterator[None]:
     # The SDK re-validates the session config against its JSON schema on every lookup (~0.25 s
     # each, 70+ lookups). Ours is a constant that is validated once, for real, here.
     original = SageMakerConfig.__dict__["validate_sagemaker_config"]
-    original.__func__(TELEMETRY_OFF)
+    _validate_telemetry_off_once(original.__func__)
 
     def validate(sagemaker_config: dict | None = None) -> None:
         if sagemaker_config != TELEMETRY_OFF:
@@ -98,8 +99,17 @@ def _offline_env(region: str) -> Iterator[None]:
                 os.environ[key] = value
 
 
+@functools.cache
+def _validate_telemetry_off_once(validate: Any) -> None:
+    """Our session config is a constant: validate it against the SDK's schema once a process."""
+    validate(TELEMETRY_OFF)
+
+
+@functools.cache
 def _offline_session(region: str, bucket: str) -> Any:
-    """A PipelineSession that never calls AWS: region, bucket and config are preset."""
+    """A PipelineSession that never calls AWS: region, bucket and config are preset. One per
+    (region, bucket) and process, shared by the training and the batch compilers (a session
+    builds its boto3 clients and reads their service models once)."""
     import boto3
     from sagemaker.core.workflow.pipeline_context import PipelineSession
 
@@ -144,8 +154,10 @@ def compile_sagemaker(
     kms_key_id: str | None = None,
     subnets: list[str] | None = None,
     security_group_ids: list[str] | None = None,
+    code_version: str | None = None,
 ) -> str:
-    """The SageMaker pipeline definition JSON for `settings` (offline; plain strings in)."""
+    """The SageMaker pipeline definition JSON for `settings` (offline; plain strings in).
+    `code_version` is recorded on the model package (default: the git sha of this code)."""
     _check(pipeline_name, role_arn, bucket, model_package_group, region)
     with _offline_env(region):
         return _build(
@@ -158,6 +170,7 @@ def compile_sagemaker(
             kms_key_id=kms_key_id,
             subnets=subnets or [],
             security_group_ids=security_group_ids or [],
+            code_version=_code_version() if code_version is None else code_version,
         )
 
 
@@ -172,6 +185,7 @@ def _build(
     kms_key_id: str | None,
     subnets: list[str],
     security_group_ids: list[str],
+    code_version: str,
 ) -> str:
     from sagemaker.core.model_metrics import MetricsSource, ModelMetrics
     from sagemaker.core.network import NetworkConfig
@@ -423,7 +437,7 @@ def _build(
             "validation_report": Join(
                 on="/", values=[source_uri("validate-data", "report"), "report.json"]
             ),
-            "code_version": _code_version(),
+            "code_version": code_version,
             "image_uri": settings.image_uri,
             "model_format": "mlflow",
             "environment": settings.environment,
