@@ -350,14 +350,18 @@ TIER_DEFAULTS: dict[str, dict[str, Any]] = {
         "stores": {"protect": False, "noncurrentDays": 7},
         "tracking": {"enabled": False},
     },
+    # Staging is prod-like: every control that applies to prod applies to staging (dev
+    # exceptions are not waived), so it runs >= 2 instances with a shifting rollout, protected
+    # stores, private networking and images pinned by digest. Its documented relaxations
+    # (STAGING_RELAXATIONS) are sizes and cost, never a control.
     "staging": {
         "network": {"mode": "private"},
         "training": {"spot": True, "maxNodes": 4},
-        "endpoint": {"mode": "realtime", "minInstances": 1, "maxInstances": 3},
+        "endpoint": {"mode": "realtime", "minInstances": 2, "maxInstances": 3},
         "rollout": {"strategy": "linear", "trafficStepPercent": 25, "bakeMinutes": 5},
         "approval": {"mode": "manual"},
         "budget": {"monthlyUsd": 1000},
-        "stores": {"protect": False, "noncurrentDays": 30},
+        "stores": {"protect": True, "noncurrentDays": 30},
         "tracking": {"enabled": True},
     },
     "prod": {
@@ -371,6 +375,19 @@ TIER_DEFAULTS: dict[str, dict[str, Any]] = {
         "tracking": {"enabled": True, "size": "Medium"},
     },
 }
+
+STAGING_RELAXATIONS: dict[str, str] = {
+    "endpoint.maxInstances": "3 instead of 6: staging carries test traffic, not production load",
+    "training.spot": "training on spot capacity: an interrupted staging run is retried",
+    "training.maxNodes": "4 instead of 8 training nodes",
+    "rollout.strategy": "linear in 25% steps with 5-minute bakes (prod: 10% canary, 10 minutes)",
+    "budget.monthlyUsd": "1000 instead of 5000",
+    "stores.noncurrentDays": "replaced versions kept 30 days instead of 365",
+    "tracking.size": "the Small tracking server instead of Medium",
+    "approval.mode": "may be auto: staging is where versions are tried before prod's manual gate",
+    "ci.environment": "may be unset: staging deploys from the branch without a protected environment",
+}
+"""What staging may do differently from prod. Every control still applies to staging."""
 
 _AWS_REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$")
 _AZURE_LOCATION = re.compile(r"^[a-z]+[a-z0-9]*$")
@@ -555,27 +572,34 @@ def _cross_checks(raw: Mapping[str, Any], stack: str) -> list[Problem]:
         )
     if _get(raw, "promotion.target", None) == f"{raw.get('client')}-{env}":
         add("promotion.target", "names this stack itself", "name the next environment's stack")
-    if env == "prod":
-        prod_fix = "remove the override: the prod tier requires it (or use environment staging)"
+    if env in ("prod", "staging"):
+        # The prod-like tiers: every control applies, so every key a control depends on is
+        # held to the prod value (STAGING_RELAXATIONS lists what staging may do differently).
+        tier_fix = (
+            f"remove the override: the {env} tier requires it"
+            + (" (or use environment dev)" if env == "staging" else " (or use environment staging)")
+        )
         if _get(raw, "endpoint.mode") == "serverless":
-            add("endpoint.mode", "is serverless, but prod serves from >= 2 instances", prod_fix)
+            add("endpoint.mode", f"is serverless, but {env} serves from >= 2 instances", tier_fix)
         if isinstance(lo, int) and lo < 2:
-            add("endpoint.minInstances", "is below 2, but prod runs >= 2 across zones", prod_fix)
+            add("endpoint.minInstances", f"is below 2, but {env} runs >= 2 across zones", tier_fix)
         if _get(raw, "rollout.strategy") == "all-at-once":
-            add("rollout.strategy", "is all-at-once, but prod needs canary or linear", prod_fix)
+            add("rollout.strategy", f"is all-at-once, but {env} needs canary or linear", tier_fix)
         if _get(raw, "rollout.autoRollback") is False:
-            add("rollout.autoRollback", "is off, but prod rolls back automatically", prod_fix)
+            add("rollout.autoRollback", f"is off, but {env} rolls back automatically", tier_fix)
         if _get(raw, "stores.protect") is False:
-            add("stores.protect", "is off, but prod stores are protected", prod_fix)
+            add("stores.protect", f"is off, but {env} stores are protected", tier_fix)
         if _get(raw, "network.mode") == "public":
-            add("network.mode", "is public, but prod uses private networking", prod_fix)
+            add("network.mode", f"is public, but {env} uses private networking", tier_fix)
         image = raw.get("image")
         if image is None or (isinstance(image, str) and "@sha256:" not in image):
             add(
                 "image",
-                "is not pinned by digest, but prod runs images by digest",
+                f"is not pinned by digest, but {env} runs images by digest",
                 "set mlops:image to the CI-built `repo:tag@sha256:<digest>`",
             )
+    if env == "prod":
+        prod_fix = "remove the override: the prod tier requires it (or use environment staging)"
         if (
             _get(raw, "ci.identity") is not False
             and _get(raw, "ci.environment", None) is None
