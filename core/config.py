@@ -704,7 +704,7 @@ def _platform_problems(raw: Mapping[str, Any], stack: str) -> list[Problem]:
 
     mode, strategy = _get(raw, "endpoint.mode"), _get(raw, "rollout.strategy")
     lo = _get(raw, "endpoint.minInstances")
-    if _get(raw, "rollout.autoRollback") is True and _get(raw, "rollout.alarms") in ([], ()):
+    if _get(raw, "rollout.autoRollback") is not False and _get(raw, "rollout.alarms") in ([], ()):
         add(
             "rollout.alarms",
             "is empty, but rollout.autoRollback needs at least one alarm",
