@@ -153,10 +153,11 @@ EVIDENCE: tuple[Evidence, ...] = (
 
 def build(settings: StackSettings) -> dict[str, pulumi.Input[str]]:
     prefix, kube = settings.prefix, settings.kubernetes
-    prod = settings.environment == "prod"
+    # staging is prod-like: the same replicas and digest rules as prod (core.config TIER_DEFAULTS)
+    prod_like = settings.environment in ("staging", "prod")
     pin = settings.environment != "dev"
     labels = labels_from_tags(settings.all_tags)
-    # mlops:image is the CI-built kit image; prod config requires it pinned by digest.
+    # mlops:image is the CI-built kit image; staging and prod config require it by digest.
     kit_image = settings.image or images.KIT_IMAGE.ref(pin=pin)
     domain, model = kube.ingress_domain, settings.model
 
@@ -284,7 +285,7 @@ def build(settings: StackSettings) -> dict[str, pulumi.Input[str]]:
                 *([predictor] if model else []),
             ],
             hosts=[f"mlflow.{domain}"],
-            replicas=2 if prod else 1,
+            replicas=2 if prod_like else 1,
             storage_class=kube.storage_class,
             protect=settings.stores.protect,
             labels=labels,
@@ -342,7 +343,7 @@ def build(settings: StackSettings) -> dict[str, pulumi.Input[str]]:
                 output_prefix=settings.batch.output_prefix,
                 cpu=settings.training.cpu,
                 memory=settings.training.memory,
-                require_digest=prod,
+                require_digest=prod_like,
                 labels=labels,
             ),
             after_secrets,

@@ -354,14 +354,18 @@ TIER_DEFAULTS: dict[str, dict[str, Any]] = {
         "stores": {"protect": False, "noncurrentDays": 7},
         "tracking": {"enabled": False},
     },
+    # Staging is prod-like: every control that applies to prod applies to staging (dev
+    # exceptions are not waived), so it runs >= 2 instances with a shifting rollout, protected
+    # stores, private networking and images pinned by digest. Its documented relaxations
+    # (STAGING_RELAXATIONS) are sizes and cost, never a control.
     "staging": {
         "network": {"mode": "private"},
         "training": {"spot": True, "maxNodes": 4},
-        "endpoint": {"mode": "realtime", "minInstances": 1, "maxInstances": 3},
+        "endpoint": {"mode": "realtime", "minInstances": 2, "maxInstances": 3},
         "rollout": {"strategy": "linear", "trafficStepPercent": 25, "bakeMinutes": 5},
         "approval": {"mode": "manual"},
         "budget": {"monthlyUsd": 1000},
-        "stores": {"protect": False, "noncurrentDays": 30},
+        "stores": {"protect": True, "noncurrentDays": 30},
         "tracking": {"enabled": True},
     },
     "prod": {
@@ -375,6 +379,19 @@ TIER_DEFAULTS: dict[str, dict[str, Any]] = {
         "tracking": {"enabled": True, "size": "Medium"},
     },
 }
+
+STAGING_RELAXATIONS: dict[str, str] = {
+    "endpoint.maxInstances": "3 instead of 6: staging carries test traffic, not production load",
+    "training.spot": "training on spot capacity: an interrupted staging run is retried",
+    "training.maxNodes": "4 instead of 8 training nodes",
+    "rollout.strategy": "linear in 25% steps with 5-minute bakes (prod: 10% canary, 10 minutes)",
+    "budget.monthlyUsd": "1000 instead of 5000",
+    "stores.noncurrentDays": "replaced versions kept 30 days instead of 365",
+    "tracking.size": "the Small tracking server instead of Medium",
+    "approval.mode": "may be auto: staging is where versions are tried before prod's manual gate",
+    "ci.environment": "may be unset: staging deploys from its branch, no protected environment",
+}
+"""What staging may do differently from prod. Every control still applies to staging."""
 
 _AWS_REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$")
 _AZURE_LOCATION = re.compile(r"^[a-z]+[a-z0-9]*$")
@@ -557,29 +574,37 @@ def _cross_checks(raw: Mapping[str, Any], stack: str) -> list[Problem]:
             "is set but mlops:model is not",
             "set mlops:model to the new version, or unset rollout.previousModel",
         )
+    problems.extend(_tag_problems(raw, stack))
+    problems.extend(_platform_problems(raw, stack))
     if _get(raw, "promotion.target", None) == f"{raw.get('client')}-{env}":
         add("promotion.target", "names this stack itself", "name the next environment's stack")
-    if env == "prod":
-        prod_fix = "remove the override: the prod tier requires it (or use environment staging)"
+    if env in ("prod", "staging"):
+        # The prod-like tiers: every control applies, so every key a control depends on is
+        # held to the prod value (STAGING_RELAXATIONS lists what staging may do differently).
+        tier_fix = f"remove the override: the {env} tier requires it" + (
+            " (or use environment dev)" if env == "staging" else " (or use environment staging)"
+        )
         if _get(raw, "endpoint.mode") == "serverless":
-            add("endpoint.mode", "is serverless, but prod serves from >= 2 instances", prod_fix)
+            add("endpoint.mode", f"is serverless, but {env} serves from >= 2 instances", tier_fix)
         if isinstance(lo, int) and lo < 2:
-            add("endpoint.minInstances", "is below 2, but prod runs >= 2 across zones", prod_fix)
+            add("endpoint.minInstances", f"is below 2, but {env} runs >= 2 across zones", tier_fix)
         if _get(raw, "rollout.strategy") == "all-at-once":
-            add("rollout.strategy", "is all-at-once, but prod needs canary or linear", prod_fix)
+            add("rollout.strategy", f"is all-at-once, but {env} needs canary or linear", tier_fix)
         if _get(raw, "rollout.autoRollback") is False:
-            add("rollout.autoRollback", "is off, but prod rolls back automatically", prod_fix)
+            add("rollout.autoRollback", f"is off, but {env} rolls back automatically", tier_fix)
         if _get(raw, "stores.protect") is False:
-            add("stores.protect", "is off, but prod stores are protected", prod_fix)
+            add("stores.protect", f"is off, but {env} stores are protected", tier_fix)
         if _get(raw, "network.mode") == "public":
-            add("network.mode", "is public, but prod uses private networking", prod_fix)
+            add("network.mode", f"is public, but {env} uses private networking", tier_fix)
         image = raw.get("image")
         if image is None or (isinstance(image, str) and "@sha256:" not in image):
             add(
                 "image",
-                "is not pinned by digest, but prod runs images by digest",
+                f"is not pinned by digest, but {env} runs images by digest",
                 "set mlops:image to the CI-built `repo:tag@sha256:<digest>`",
             )
+    if env == "prod":
+        prod_fix = "remove the override: the prod tier requires it (or use environment staging)"
         if (
             _get(raw, "ci.identity") is not False
             and _get(raw, "ci.environment", None) is None
@@ -593,6 +618,184 @@ def _cross_checks(raw: Mapping[str, Any], stack: str) -> list[Problem]:
         if _get(raw, "approval.mode") == "auto":
             add("approval.mode", "is auto, but prod approves versions by hand", prod_fix)
     return problems
+
+
+# Tag and label rules of each platform, checked on the stack's own `mlops:tags`.
+MAX_USER_TAGS = 40
+"""Tags a stack may add: AWS and Azure allow 50 per resource and the kit sets up to 10."""
+_AWS_TAG_CHARS = re.compile(r"^[\w\s.:/=+\-@]*$")
+_AZURE_TAG_FORBIDDEN = set("<>%&\\?/")
+_K8S_LABEL_NAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9_.-]{0,61}[A-Za-z0-9])?$")
+_K8S_LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([A-Za-z0-9_.-]{0,61}[A-Za-z0-9])?)?$")
+_DNS_SUBDOMAIN = re.compile(
+    r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$"
+)
+
+
+def _tag_rule(bp: Any, key: str, value: Any) -> str | None:
+    """Why one user tag cannot be set on the blueprint's platform, or None."""
+    if not isinstance(key, str) or not isinstance(value, str):
+        return None  # the schema reports non-string tags
+    if key.lower().startswith("mlops:"):
+        return "uses the kit's reserved `mlops:` prefix (client, environment, blueprint)"
+    if bp == "sagemaker":
+        if key.lower().startswith("aws:"):
+            return "uses the `aws:` prefix, which AWS reserves for its own tags"
+        if not 1 <= len(key) <= 128 or len(value) > 256:
+            return "is too long for AWS (key 1-128 characters, value at most 256)"
+        if not (_AWS_TAG_CHARS.match(key) and _AWS_TAG_CHARS.match(value)):
+            return "has characters AWS tags do not allow (letters, digits, spaces, _.:/=+-@)"
+    if bp == "azureml":
+        if not 1 <= len(key) <= 512 or len(value) > 256:
+            return "is too long for Azure (name 1-512 characters, value at most 256)"
+        if bad := sorted(_AZURE_TAG_FORBIDDEN & set(key)):
+            return f"has characters Azure tag names forbid ({''.join(bad)}; none of <>%&\\?/)"
+    if bp == "onprem":
+        # Tags become Kubernetes labels; `prefix:name` becomes the label `prefix/name`.
+        prefix, sep, name = key.replace(":", "/", 1).rpartition("/")
+        if sep and (len(prefix) > 253 or not _DNS_SUBDOMAIN.match(prefix)):
+            return "has a label prefix that is not a DNS subdomain (lowercase, at most 253)"
+        if sep and (
+            prefix in ("kubernetes.io", "k8s.io") or prefix.endswith((".kubernetes.io", ".k8s.io"))
+        ):
+            return "uses a label prefix Kubernetes reserves (kubernetes.io, k8s.io)"
+        if not _K8S_LABEL_NAME.match(name):
+            return (
+                "is not a Kubernetes label name (at most 63 letters, digits, '-', '_', '.', "
+                "starting and ending with a letter or digit)"
+            )
+        if not _K8S_LABEL_VALUE.match(value):
+            return (
+                "has a value that is not a Kubernetes label value (at most 63 letters, digits, "
+                "'-', '_', '.', starting and ending with a letter or digit)"
+            )
+    return None
+
+
+def _tag_problems(raw: Mapping[str, Any], stack: str) -> list[Problem]:
+    tags = raw.get("tags")
+    if not isinstance(tags, Mapping):
+        return []
+    bp = raw.get("blueprint")
+    problems: list[Problem] = []
+    fix = f"rename or remove the tag in mlops:tags in Pulumi.{stack}.yaml"
+    if len(tags) > MAX_USER_TAGS:
+        problems.append(
+            Problem("tags", f"<{len(tags)} tags>", f"has more than {MAX_USER_TAGS} tags", fix)
+        )
+    for key, value in tags.items():
+        if message := _tag_rule(bp, key, value):
+            problems.append(Problem(f"tags.{key}", value, message, fix))
+    return problems
+
+
+SAGEMAKER_MAX_BAKE_MINUTES = 60
+"""SageMaker deployment guardrails wait at most 3600 s per traffic step."""
+_AWS_LOCAL_NVME = re.compile(r"^ml\.[a-z]+\d+[a-z]*d[a-z]*\.")
+_K8S_NAMESPACE_ROOM = 53
+"""Longest `<kubernetes.namespacePrefix>-<client>-<environment>`: a namespace adds
+`-pipelines` and stays a 63-character DNS label."""
+
+
+def _platform_problems(raw: Mapping[str, Any], stack: str) -> list[Problem]:
+    """The component argument checks a stack config can reach, per blueprint, so they are
+    reported with the others before any resource (the components keep them as guards)."""
+    problems: list[Problem] = []
+    bp = raw.get("blueprint")
+
+    def add(key: str, message: str, fix: str | None = None) -> None:
+        problems.append(Problem(key, _get(raw, key), message, fix or _fix_for(key, stack)))
+
+    mode, strategy = _get(raw, "endpoint.mode"), _get(raw, "rollout.strategy")
+    lo = _get(raw, "endpoint.minInstances")
+    if _get(raw, "rollout.autoRollback") is not False and _get(raw, "rollout.alarms") in ([], ()):
+        add(
+            "rollout.alarms",
+            "is empty, but rollout.autoRollback needs at least one alarm",
+            f"name one of {', '.join(ROLLBACK_ALARMS)}, or set rollout.autoRollback false",
+        )
+    if bp == "sagemaker":
+        bake = _get(raw, "rollout.bakeMinutes")
+        if isinstance(bake, int) and bake > SAGEMAKER_MAX_BAKE_MINUTES:
+            add(
+                "rollout.bakeMinutes",
+                f"is above {SAGEMAKER_MAX_BAKE_MINUTES}: SageMaker waits at most 3600 s per step",
+                f"set rollout.bakeMinutes to 0-{SAGEMAKER_MAX_BAKE_MINUTES}",
+            )
+        if mode == "serverless" and strategy in ("canary", "linear"):
+            add(
+                "rollout.strategy",
+                f"is {strategy}, but a serverless SageMaker endpoint only deploys all-at-once",
+                "set rollout.strategy all-at-once or endpoint.mode realtime",
+            )
+        if mode == "realtime" and isinstance(lo, int):
+            if lo < 1:
+                add(
+                    "endpoint.minInstances",
+                    "is 0, but a realtime SageMaker endpoint keeps at least 1 instance",
+                    "set endpoint.minInstances >= 1 or endpoint.mode serverless",
+                )
+            elif strategy in ("canary", "linear") and lo < 2:
+                add(
+                    "endpoint.minInstances",
+                    f"is {lo}, but {strategy} traffic shifting needs >= 2 instances",
+                    "set endpoint.minInstances to 2, or rollout.strategy all-at-once",
+                )
+        itype = _get(raw, "endpoint.instanceType")
+        if mode == "realtime" and isinstance(itype, str) and _AWS_LOCAL_NVME.match(itype):
+            add(
+                "endpoint.instanceType",
+                "has local NVMe storage, for which SageMaker refuses the stack's KMS key",
+                "pick an instance type without `d`, e.g. ml.m5.xlarge",
+            )
+    if bp == "onprem":
+        capture = _get(raw, "endpoint.capturePercent")
+        if isinstance(capture, int) and capture not in (0, 100):
+            add(
+                "endpoint.capturePercent",
+                "is not 0 or 100: KServe logs every request or none",
+                "set endpoint.capturePercent to 100 or 0",
+            )
+        ns, client, env = (
+            _get(raw, "kubernetes.namespacePrefix"),
+            raw.get("client"),
+            raw.get("environment"),
+        )
+        if all(isinstance(v, str) for v in (ns, client, env)):
+            full = f"{ns}-{client}-{env}"
+            if len(full) > _K8S_NAMESPACE_ROOM:
+                add(
+                    "kubernetes.namespacePrefix",
+                    f"makes namespaces like {full}-pipelines longer than 63 characters",
+                    f"shorten kubernetes.namespacePrefix or mlops:client (at most "
+                    f"{_K8S_NAMESPACE_ROOM} for `<prefix>-<client>-<environment>`)",
+                )
+    return problems
+
+
+def _config_keys(model: type[BaseModel] | None = None, parent: str = "") -> list[str]:
+    keys: list[str] = []
+    for name, field in (model or StackSettings).model_fields.items():
+        key = f"{parent}{to_camel(name)}"
+        ann = field.annotation
+        if isinstance(ann, type) and issubclass(ann, BaseModel):
+            keys.extend(_config_keys(ann, f"{key}."))
+        else:
+            keys.append(key)
+    return keys
+
+
+def component_error(stack: str, exc: Exception) -> str:
+    """A component's argument error that escaped validation, as a config error: the stack,
+    the config keys it names (when it names any) and the component's own message."""
+    text = str(exc)
+    named = [k for k in _config_keys() if re.search(rf"(?<![\w.]){re.escape(k)}(?![\w])", text)]
+    keys = f" (config key: {', '.join(named)})" if named else ""
+    return (
+        f"stack config {stack!r} passed validation but a component refused it{keys}; nothing "
+        f"was deployed by that component:\n{text}\n(fix the key above; the schema should have "
+        "caught this, please report it)"
+    )
 
 
 def parse_value(value: Any) -> Any:

@@ -19,6 +19,7 @@ import blueprints
 from core.config import (
     PROJECT_ROOT,
     ConfigError,
+    component_error,
     list_stacks,
     load_stack,
     project_root,
@@ -27,6 +28,7 @@ from core.config import (
     validate_settings,
 )
 from core.contract import Capability
+from core.errors import ArgsError
 
 app = typer.Typer(
     help="MLOps blueprint kit: validate stacks, plan them offline, run pipelines.",
@@ -198,6 +200,8 @@ def plan(
         raise _fail(str(exc)) from exc
     except ConfigError as exc:
         raise _fail(str(exc)) from exc
+    except ArgsError as exc:
+        raise _fail(component_error(stack, exc)) from exc
     failed = bool(result.failed_controls or result.missing_capabilities)
     if as_json:
         sys.stdout.write(json.dumps(result.as_dict(), indent=2, default=str) + "\n")

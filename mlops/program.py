@@ -11,8 +11,9 @@ import pulumi
 from pulumi.runtime import config as runtime_config
 
 import blueprints
-from core.config import ConfigError, StackSettings, validate_settings
+from core.config import ConfigError, StackSettings, component_error, validate_settings
 from core.contract import check_outputs
+from core.errors import ArgsError
 
 
 def read_pulumi_config() -> tuple[dict[str, Any], set[str]]:
@@ -77,3 +78,5 @@ def main() -> None:
     except ConfigError as exc:
         # RunError prints the message without a Python traceback.
         raise pulumi.RunError(str(exc)) from exc
+    except ArgsError as exc:
+        raise pulumi.RunError(component_error(pulumi.get_stack(), exc)) from exc

@@ -98,3 +98,26 @@ def offline() -> Iterator[None]:
     socket.socket.connect = real_connect  # type: ignore[method-assign]
     os.environ.clear()
     os.environ.update(saved)
+
+
+# Property-based tests (hypothesis): `ci` is the default, small enough for the suite budget
+# and derandomized so a run is repeatable; `pytest --hypothesis-profile=long` explores more.
+from hypothesis import HealthCheck, settings  # noqa: E402
+
+settings.register_profile(
+    "ci",
+    max_examples=8,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+settings.register_profile(
+    "long",
+    max_examples=150,
+    deadline=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))

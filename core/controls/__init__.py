@@ -44,6 +44,8 @@ __all__ = [
     "all_controls",
     "describe",
     "evaluate",
+    "evaluate_control",
+    "tiers_of",
     "validate_table",
     "values_at",
 ]
@@ -68,6 +70,54 @@ def _value_of(record: Record, path: str) -> list[Any]:
     return values_at(record.inputs, path)
 
 
+def evaluate_control(
+    control: Control,
+    records: list[Record],
+    *,
+    environment: str,
+    suppressions: Mapping[str, str] | None = None,
+) -> Finding:
+    """One control against the recorded resources: the verdict `mlops plan`, the tests and
+    the policy pack (policy/) all use."""
+    suppressions = suppressions or {}
+    targets = [
+        r
+        for r in records
+        if r.custom
+        and (control.resource_type in ("*", r.type))
+        and (control.when is None or control.when[1] in _value_of(r, control.when[0]))
+    ]
+    finding = Finding(control, "n/a", resources=[r.name for r in targets])
+    if not targets:
+        finding.note = f"no {control.resource_type} in this stack"
+        return finding
+    check = CHECKS[control.check]
+    for r in targets:
+        bad = [
+            v
+            for v in _value_of(r, control.property_path)
+            if not check(v, control.expected, records)
+        ]
+        if bad:
+            shown = ["<unset>" if v is MISSING else v for v in bad]
+            finding.failures.append(f"{r.name}: {control.property_path}={shown[0]!r}")
+    if not finding.failures:
+        finding.status = "pass"
+    elif control.id in suppressions:
+        finding.status, finding.note = "suppressed", suppressions[control.id]
+    elif environment == "dev" and control.dev_exception:
+        finding.status, finding.note = "waived", f"dev exception: {control.dev_exception}"
+    else:
+        finding.status = "fail"
+    return finding
+
+
+def tiers_of(control: Control) -> tuple[str, ...]:
+    """The tiers in which a failure of the control fails the stack (staging is prod-like: a
+    dev exception is waived in dev only)."""
+    return ("staging", "prod") if control.dev_exception else ("dev", "staging", "prod")
+
+
 def evaluate(
     records: list[Record],
     *,
@@ -76,38 +126,7 @@ def evaluate(
     suppressions: Mapping[str, str] | None = None,
 ) -> list[Finding]:
     """Evaluate every control of `platform` against the recorded resources."""
-    suppressions = suppressions or {}
-    findings: list[Finding] = []
-    for control in all_controls(platform):
-        targets = [
-            r
-            for r in records
-            if r.custom
-            and (control.resource_type in ("*", r.type))
-            and (control.when is None or control.when[1] in _value_of(r, control.when[0]))
-        ]
-        finding = Finding(control, "n/a", resources=[r.name for r in targets])
-        if not targets:
-            finding.note = f"no {control.resource_type} in this stack"
-            findings.append(finding)
-            continue
-        check = CHECKS[control.check]
-        for r in targets:
-            bad = [
-                v
-                for v in _value_of(r, control.property_path)
-                if not check(v, control.expected, records)
-            ]
-            if bad:
-                shown = ["<unset>" if v is MISSING else v for v in bad]
-                finding.failures.append(f"{r.name}: {control.property_path}={shown[0]!r}")
-        if not finding.failures:
-            finding.status = "pass"
-        elif control.id in suppressions:
-            finding.status, finding.note = "suppressed", suppressions[control.id]
-        elif environment == "dev" and control.dev_exception:
-            finding.status, finding.note = "waived", f"dev exception: {control.dev_exception}"
-        else:
-            finding.status = "fail"
-        findings.append(finding)
-    return findings
+    return [
+        evaluate_control(c, records, environment=environment, suppressions=suppressions)
+        for c in all_controls(platform)
+    ]
