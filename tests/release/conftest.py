@@ -66,6 +66,13 @@ def project(tmp_path: Path) -> Path:
     root.mkdir()
     for path in [PROJECT_ROOT / "Pulumi.yaml", *PROJECT_ROOT.glob("Pulumi.*.yaml")]:
         shutil.copy(path, root)
+    # The example dev stacks promote to staging; these tests exercise the last, approved step
+    # of a chain (into prod) from dev, as a client without a staging stack configures it.
+    for dev in root.glob("Pulumi.*-dev.yaml"):
+        text = dev.read_text()
+        client = dev.name.removeprefix("Pulumi.").removesuffix("-dev.yaml")
+        assert f"target: {client}-staging" in text, dev
+        dev.write_text(text.replace(f"target: {client}-staging", f"target: {client}-prod"))
     return root
 
 

@@ -390,7 +390,7 @@ def test_structured_values_arrive_as_json_text() -> None:
     ("env", "mode", "min_instances", "strategy", "approval", "protect", "network", "spot"),
     [
         ("dev", "serverless", 0, "all-at-once", "auto", False, "public", True),
-        ("staging", "realtime", 1, "linear", "manual", False, "private", True),
+        ("staging", "realtime", 2, "linear", "manual", True, "private", True),
         ("prod", "realtime", 2, "canary", "manual", True, "private", False),
     ],
 )
@@ -423,9 +423,11 @@ def test_tier_defaults(
 
 
 def test_stack_file_overrides_tier_default() -> None:
-    s = validate_settings({**BASE, "mlops:endpoint": {"mode": "realtime"}}, stack="acme-dev")
-    assert s.endpoint.mode == "realtime"
-    assert s.endpoint.min_instances == 0  # the rest of the tier default stays
+    s = validate_settings(
+        {**BASE, "mlops:endpoint": {"mode": "realtime", "minInstances": 1}}, stack="acme-dev"
+    )
+    assert s.endpoint.mode == "realtime" and s.endpoint.min_instances == 1
+    assert s.endpoint.max_instances == 2  # the rest of the tier default stays
 
 
 def test_blueprint_defaults_apply() -> None:
