@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from core.controls import evaluate
 from mlops.plan import Plan, run_plan
 
 _PLANS: dict[str, Plan] = {}
@@ -121,3 +122,9 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+def control_status(records: list, platform: str, control_id: str, environment: str = "prod") -> str:
+    """The status one control has on `records` (pass, fail, waived, suppressed, n/a)."""
+    findings = evaluate(records, platform=platform, environment=environment)
+    return next(f.status for f in findings if f.control.id == control_id)

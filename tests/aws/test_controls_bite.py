@@ -9,7 +9,8 @@ from collections.abc import Callable
 
 import pytest
 
-from core.controls import Record, evaluate
+from core.controls import Record
+from tests.conftest import control_status
 
 
 def _set(path: str, value) -> Callable[[Record], None]:
@@ -182,8 +183,7 @@ CASES = [
 
 
 def _status(records: list[Record], control_id: str) -> str:
-    findings = evaluate(records, platform="aws", environment="prod")
-    return next(f.status for f in findings if f.control.id == control_id)
+    return control_status(records, "aws", control_id)
 
 
 @pytest.fixture
@@ -233,20 +233,9 @@ def test_dev_exception_waives_only_in_dev(prod_records):
     key = next(r for r in prod_records if r.type == "aws:kms/key:Key")
     key.options["protect"] = False
     by_env = {
-        env: next(
-            f.status
-            for f in evaluate(prod_records, platform="aws", environment=env)
-            if f.control.id == "AWS-KMS-04"
-        )
+        env: control_status(prod_records, "aws", "AWS-KMS-04", environment=env)
         for env in ("dev", "prod")
     }
     assert by_env == {"dev": "waived", "prod": "fail"}
     key.inputs["enableKeyRotation"] = False  # no dev exception: fails in dev too
-    assert (
-        next(
-            f.status
-            for f in evaluate(prod_records, platform="aws", environment="dev")
-            if f.control.id == "AWS-KMS-01"
-        )
-        == "fail"
-    )
+    assert control_status(prod_records, "aws", "AWS-KMS-01", environment="dev") == "fail"

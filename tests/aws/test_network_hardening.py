@@ -6,8 +6,7 @@ import json
 
 import pytest
 
-from core import controls as controls_mod
-from tests.conftest import get_plan
+from tests.conftest import control_status, get_plan
 
 DEFAULT_SG = "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup"
 FLOW_LOG = "aws:ec2/flowLog:FlowLog"
@@ -20,8 +19,7 @@ def plan():
 
 
 def _status(records, cid: str) -> str:
-    findings = controls_mod.evaluate(records, platform="aws", environment="prod")
-    return next(f.status for f in findings if f.control.id == cid)
+    return control_status(records, "aws", cid)
 
 
 def test_the_default_security_group_is_managed_with_no_rules(plan):

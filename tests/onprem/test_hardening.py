@@ -7,8 +7,7 @@ import dataclasses
 
 import pytest
 
-from core import controls as controls_mod
-from tests.conftest import get_plan
+from tests.conftest import control_status, get_plan
 
 NS = "kubernetes:core/v1:Namespace"
 STS = "kubernetes:apps/v1:StatefulSet"
@@ -20,8 +19,7 @@ def plan():
 
 
 def _status(records, cid: str) -> str:
-    findings = controls_mod.evaluate(records, platform="kubernetes", environment="prod")
-    return next(f.status for f in findings if f.control.id == cid)
+    return control_status(records, "kubernetes", cid)
 
 
 def test_no_retained_object_can_be_lost_through_its_namespace(plan):
