@@ -1,4 +1,4 @@
-"""`mlops release | promote | apply | stacks`: CI-driven releases (top level of `mlops`).
+"""`mlops release | promote | apply | chain | stacks`: CI-driven releases (top level of `mlops`).
 
 Exit codes: 0 released (or unchanged), 1 the release was attempted and rolled back,
 2 refused before any change (bad input, nothing approved, no recorded approval for prod).
@@ -21,7 +21,7 @@ from core.config import PROJECT_ROOT, list_stacks, load_stack
 from mlops.cli_local import DEFAULT_WORKDIR as LOCAL_WORKDIR
 
 app = typer.Typer(
-    help="CI-driven releases: release, promote, apply, stacks.",
+    help="CI-driven releases: release, promote, apply, chain, stacks.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
@@ -193,6 +193,37 @@ def apply(
     _run(run_apply, stack=stack, dry_run=dry_run, root=root)
 
 
+@app.command("chain")
+def chain(
+    stack: Annotated[str, typer.Argument(help="Stack the release starts on (acme-dev).")],
+    github_output: Annotated[
+        bool, typer.Option("--github-output", help="key=value lines for $GITHUB_OUTPUT.")
+    ] = False,
+    azure_output: Annotated[
+        bool,
+        typer.Option("--azure-output", help="Azure DevOps output variables (step name `chain`)."),
+    ] = False,
+    root: RootOpt = PROJECT_ROOT,
+) -> None:
+    """The promotion chain from STACK: its blueprint and its dev, staging and prod stacks
+    (`mlops:promotion.target`); the release workflows' first job."""
+    # lazy: a command imports what it runs, so `mlops --help` and `validate` stay fast
+    from pipelines.release import ReleaseError
+    from pipelines.release.orchestrate import chain as promotion_chain
+
+    try:
+        found = promotion_chain(stack, root)
+    except ReleaseError as exc:
+        raise _fail(str(exc)) from exc
+    for key, value in found.items():
+        if github_output:
+            sys.stdout.write(f"{key}={value}\n")
+        elif azure_output:
+            sys.stdout.write(f"##vso[task.setvariable variable={key};isOutput=true]{value}\n")
+    if not (github_output or azure_output):
+        sys.stdout.write(json.dumps(found) + "\n")
+
+
 # What a changed path affects: every stack, or the stacks of one blueprint.
 _BLUEPRINT_PATHS = {
     "sagemaker": ("components/aws/", "blueprints/sagemaker.py", "pipelines/compilers/sagemaker"),
@@ -233,6 +264,12 @@ def stacks(
     env: Annotated[
         str | None, typer.Option("--env", help="Only stacks of this environment tier.")
     ] = None,
+    blueprint: Annotated[
+        str | None,
+        typer.Option(
+            "--blueprint", help="Only stacks of this blueprint (one CI job per platform)."
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="A JSON list (CI matrices).")] = False,
 ) -> None:
     """List the stacks (for CI matrices: `--changed-since origin/main --json`)."""
@@ -255,8 +292,15 @@ def stacks(
                 "first (actions/checkout with fetch-depth: 0)"
             )
         names = affected_stacks(diff.stdout.split(), known)
+    if blueprint and blueprint not in _BLUEPRINT_PATHS:
+        raise _fail(
+            f"--blueprint={blueprint!r} is not one of {', '.join(sorted(_BLUEPRINT_PATHS))}; "
+            "pass the blueprint of the stacks the job deploys"
+        )
     if env:
         names = [n for n in names if known[n][1] == env]
+    if blueprint:
+        names = [n for n in names if known[n][0] == blueprint]
     if as_json:  # a GitHub matrix `include` list / Azure DevOps matrix source
         rows = [{"stack": n, "blueprint": known[n][0], "environment": known[n][1]} for n in names]
         sys.stdout.write(json.dumps(rows) + "\n")

@@ -109,6 +109,39 @@ def load(stack: str, root: Path) -> StackSettings:
         raise ReleaseError(f"{exc}\nfix the stack config before releasing") from exc
 
 
+def chain(stack: str, root: Path = PROJECT_ROOT) -> dict[str, str]:
+    """The promotion chain that starts at `stack`: {"blueprint", "source": stack, "staging",
+    "prod"}, the stacks after the source by tier ("" when the chain has none), following each
+    stack's `promotion.target`. The release workflows' `resolve` job runs this (`mlops
+    chain`). ReleaseError when the chain loops, changes blueprint or goes down a tier."""
+    first = load(stack, root)
+    found = {"blueprint": first.blueprint, "dev": "", "staging": "", "prod": ""}
+    order = ("dev", "staging", "prod")
+    name: str | None = stack
+    settings = first
+    while name:
+        if found[settings.environment] or (
+            name != stack
+            and order.index(settings.environment)
+            <= max(order.index(t) for t in order if found[t])
+        ):
+            raise ReleaseError(
+                f"the promotion chain from {stack} reaches {name} ({settings.environment}) "
+                f"after {', '.join(found[t] for t in order if found[t])}; set "
+                "mlops:promotion.target so that each stack promotes to a higher tier"
+            )
+        if settings.blueprint != first.blueprint:
+            raise ReleaseError(
+                f"the promotion chain from {stack} ({first.blueprint}) reaches {name} "
+                f"({settings.blueprint}); promote between stacks of one blueprint"
+            )
+        found[settings.environment] = name
+        name = settings.promotion.target
+        settings = load(name, root) if name else settings
+    after = {t: "" if found[t] == stack else found[t] for t in ("staging", "prod")}
+    return {"blueprint": first.blueprint, "source": stack, **after}
+
+
 @dataclass(frozen=True)
 class DryRun:
     """What a release would change: config keys, and the resources the offline plan adds,
