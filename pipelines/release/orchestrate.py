@@ -122,8 +122,7 @@ def chain(stack: str, root: Path = PROJECT_ROOT) -> dict[str, str]:
     while name:
         if found[settings.environment] or (
             name != stack
-            and order.index(settings.environment)
-            <= max(order.index(t) for t in order if found[t])
+            and order.index(settings.environment) <= max(order.index(t) for t in order if found[t])
         ):
             raise ReleaseError(
                 f"the promotion chain from {stack} reaches {name} ({settings.environment}) "

@@ -93,12 +93,52 @@ def test_prod_promotion_waits_for_the_protected_environment_and_passes_the_appro
     run = "\n".join(s.get("run", "") for s in job["steps"])
     assert "mlops promote" in run and "--approved-by" in run and "--approval-run" in run
     assert "mlops release" in "\n".join(
-        s.get("run", "") for s in release["jobs"]["release-dev"]["steps"]
+        s.get("run", "") for s in release["jobs"]["release-source"]["steps"]
     )
     azdo = yaml.safe_load((PROJECT_ROOT / "azure-pipelines/release.yml").read_text())
-    prod = azdo["stages"][1]["jobs"][0]
-    assert prod["environment"] == "prod"
+    prod = next(s for s in azdo["stages"] if s["stage"] == "promote_prod")
+    assert {j["environment"] for j in prod["jobs"]} == {"prod"}
     assert "--approval-run" in json.dumps(prod)
+
+
+def test_chain_walks_the_promotion_targets():
+    out = CliRunner().invoke(app, ["chain", "acme-dev", "--github-output"])
+    assert out.exit_code == 0, out.output
+    assert out.stdout.splitlines() == [
+        "blueprint=sagemaker",
+        "source=acme-dev",
+        "staging=acme-staging",
+        "prod=acme-prod",
+    ]
+    out = CliRunner().invoke(app, ["chain", "contoso-staging", "--azure-output"])
+    assert "##vso[task.setvariable variable=staging;isOutput=true]\n" in out.stdout
+    assert "##vso[task.setvariable variable=prod;isOutput=true]contoso-prod" in out.stdout
+    out = CliRunner().invoke(app, ["chain", "globex-prod"])
+    assert json.loads(out.stdout) == {
+        "blueprint": "onprem",
+        "source": "globex-prod",
+        "staging": "",
+        "prod": "",
+    }
+
+
+def test_chain_refuses_a_loop_or_a_blueprint_change(tmp_path):
+    import shutil
+
+    for path in [PROJECT_ROOT / "Pulumi.yaml", *PROJECT_ROOT.glob("Pulumi.acme-*.yaml")]:
+        shutil.copy(path, tmp_path)
+    prod = tmp_path / "Pulumi.acme-prod.yaml"
+    prod.write_text(prod.read_text() + "  mlops:promotion:\n    target: acme-staging\n")
+    out = CliRunner().invoke(app, ["chain", "acme-dev", "--project-dir", str(tmp_path)])
+    assert out.exit_code == 2
+    assert "reaches acme-staging (staging) after acme-dev, acme-staging, acme-prod" in " ".join(
+        out.output.split()
+    )
+    out = CliRunner().invoke(app, ["stacks", "--blueprint", "gpu"])
+    assert out.exit_code == 2
+    assert "--blueprint='gpu' is not one of azureml, onprem, sagemaker" in " ".join(
+        out.output.split()
+    )
 
 
 def test_stacks_lists_changed_stacks_for_matrices():
@@ -116,6 +156,10 @@ def test_stacks_lists_changed_stacks_for_matrices():
     rows = json.loads(out.stdout)
     assert {"stack": "acme-dev", "blueprint": "sagemaker", "environment": "dev"} in rows
     assert all(r["environment"] == "dev" for r in rows)
+    out = CliRunner().invoke(app, ["stacks", "--env", "dev", "--blueprint", "onprem", "--json"])
+    assert json.loads(out.stdout) == [
+        {"stack": "globex-dev", "blueprint": "onprem", "environment": "dev"}
+    ]
 
 
 def test_every_ci_file_is_valid_yaml():

@@ -62,3 +62,71 @@ def sagemaker_schema() -> dict[str, Any]:
     for key in ("MlflowConfig", "PipelineExperimentConfig"):
         schema["properties"].setdefault(key, {"type": ["object", "null"]})
     return schema
+
+
+def github_workflow_errors(workflow: dict[str, Any]) -> list[str]:
+    """A GitHub Actions workflow (parsed YAML) against SchemaStore's github-workflow schema
+    (draft-07), exactly as published. PyYAML reads the key `on` as the boolean True (YAML 1.1);
+    GitHub reads it as the string "on", so it is put back before validating."""
+    doc = {("on" if key is True else key): value for key, value in workflow.items()}
+    return errors(upstream("github-workflow"), doc)
+
+
+# The AWS Toolkit for Azure DevOps (marketplace extension) task that gives a job AWS
+# credentials from an AWS service connection (with "Use OIDC": no stored keys). Microsoft's
+# service-schema lists only the tasks built into Azure DevOps, so it rejects every marketplace
+# task; this is the one alternative added, with the inputs its task.json declares
+# (aws/aws-toolkit-azure-devops, src/tasks/AWSShellScript/task.json at commit
+# 0a644806c203d4e32edf29770f545793427335ac) and nothing else.
+AWS_SHELL_SCRIPT_TASK = {
+    "properties": {
+        "task": {"pattern": "^AWSShellScript@1$"},
+        "displayName": {"type": "string"},
+        "name": {"type": "string"},
+        "condition": {"type": "string"},
+        "continueOnError": {"type": "boolean"},
+        "enabled": {"type": "boolean"},
+        "timeoutInMinutes": {"type": "integer"},
+        "env": {"type": "object", "additionalProperties": {"type": "string"}},
+        "inputs": {
+            "type": "object",
+            "properties": {
+                "awsCredentials": {"type": "string"},
+                "regionName": {"type": "string"},
+                "arguments": {"type": "string"},
+                "scriptType": {"enum": ["filePath", "inline"]},
+                "filePath": {"type": "string"},
+                "inlineScript": {"type": "string"},
+                "disableAutoCwd": {"type": "boolean"},
+                "workingDirectory": {"type": "string"},
+                "failOnStandardError": {"type": "boolean"},
+            },
+            "additionalProperties": False,
+            "required": ["scriptType"],
+        },
+    },
+    "additionalProperties": False,
+    "required": ["task", "inputs"],
+}
+
+
+@cache
+def azure_pipelines_schema() -> dict[str, Any]:
+    """Microsoft's Azure Pipelines `service-schema.json` (microsoft/azure-pipelines-vscode,
+    `upstream/SOURCES.json`), draft-07, as published, plus the one marketplace task above.
+
+    How it is read: the file marks enums and patterns `"ignoreCase"` (Azure DevOps matches
+    task names, keywords and enum values case-insensitively); `jsonschema` ignores that
+    keyword, so the suite matches case-sensitively: stricter than Azure DevOps, never looser.
+    Scalars are typed as the YAML language server the schema is written for types them (so
+    `fetchDepth` must be quoted: the schema declares it a string)."""
+    schema = json.loads(json.dumps(upstream("azure-pipelines-service-schema")))
+    task = schema["definitions"]["task"]
+    task["properties"]["task"]["anyOf"].append({"enum": ["AWSShellScript@1"]})
+    task["anyOf"].append(AWS_SHELL_SCRIPT_TASK)
+    return schema
+
+
+def azure_pipelines_errors(pipeline: dict[str, Any]) -> list[str]:
+    """An Azure Pipelines YAML file (parsed) against `azure_pipelines_schema`."""
+    return errors(azure_pipelines_schema(), pipeline)
