@@ -416,6 +416,23 @@ def _tag(platform: Platform, candidate: Candidate, record: ReleaseRecord, say: S
         say(f"[yellow]could not tag the registry version[/]: {exc}")
 
 
+def _promotable(source: str, platform: Platform, version: str | None) -> Candidate:
+    """What a promotion copies: `version`, else the version `source` serves (its release
+    marker: staging promotes what it tested), else the newest approved (a source never
+    released through `mlops release`)."""
+    if version is not None:
+        return resolve(platform, version)
+    serving = released_version(platform, source)
+    if serving is None:
+        return resolve(platform, None)
+    if not serving.approved:
+        raise ReleaseError(
+            f"{source} serves version {serving.version} of {platform.registry}, which is no "
+            "longer approved; approve it again or pass --model-version with an approved version"
+        )
+    return serving
+
+
 def promote(
     source: str,
     target: str,
@@ -432,8 +449,9 @@ def promote(
     smoke: SmokeInput | None = None,
     say: Say = lambda _m: None,
 ) -> ReleaseRecord | DryRun:
-    """Copy an approved version of `source` into `target`'s registry (lineage kept), then
-    release it on `target`. A prod target needs `approval`."""
+    """Copy an approved version of `source` (`version`, else the one `source` serves, else its
+    newest approved) into `target`'s registry (lineage kept), then release it on `target`. A
+    prod target needs `approval`; any approval given is recorded."""
     src, dst = load(source, root), load(target, root)
     if src.promotion.target != target:
         raise ReleaseError(
@@ -457,7 +475,7 @@ def promote(
             source_outputs = AutomationDriver(source, root).outputs()
         source_platform = source_platform or platform_for(src, source_outputs)
         target_platform = target_platform or platform_for(dst, driver.outputs())
-    candidate = resolve(source_platform, version)
+    candidate = _promotable(source, source_platform, version)
     say(f"promote {source_platform.registry} {candidate.version} -> {target_platform.registry}")
     lineage = {"stack": source, "registry": source_platform.registry, **asdict(candidate)}
     if dry_run:
