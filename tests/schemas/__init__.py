@@ -130,3 +130,104 @@ def azure_pipelines_schema() -> dict[str, Any]:
 def azure_pipelines_errors(pipeline: dict[str, Any]) -> list[str]:
     """An Azure Pipelines YAML file (parsed) against `azure_pipelines_schema`."""
     return errors(azure_pipelines_schema(), pipeline)
+
+
+# Kubernetes objects and Helm values ------------------------------------------------------------
+
+
+def strict(node: Any) -> Any:
+    """A copy of an OpenAPI / JSON schema in which every object that lists its `properties`
+    (and neither `additionalProperties` nor `x-kubernetes-preserve-unknown-fields`) forbids
+    other keys: what the API server's strict field validation (`kubectl apply
+    --validate=strict`, server-side apply) does, where CRD schemas themselves only prune."""
+    if isinstance(node, list):
+        return [strict(n) for n in node]
+    if not isinstance(node, dict):
+        return node
+    out = {k: strict(v) for k, v in node.items()}
+    if (
+        isinstance(out.get("properties"), dict)
+        and "additionalProperties" not in out
+        and not out.get("x-kubernetes-preserve-unknown-fields")
+    ):
+        out["additionalProperties"] = False
+    return out
+
+
+def int_or_string(node: Any, names: tuple[str, ...]) -> Any:
+    """Argo's schema declares Kubernetes IntOrString fields (`io.k8s...intstr.IntOrString`)
+    as strings only; the API server and Argo accept an integer there too."""
+    if isinstance(node, list):
+        return [int_or_string(n, names) for n in node]
+    if not isinstance(node, dict):
+        return node
+    return {
+        k: {"type": ["string", "integer"]} if k in names else int_or_string(v, names)
+        for k, v in node.items()
+    }
+
+
+@cache
+def argo_schema(name: str) -> dict[str, Any]:
+    """Argo Workflows (`argo-workflows-v3.6`, the line the pinned chart 0.45.4 ships) or Argo
+    Events (`argo-events-v1.9`, chart 2.4.8) JSON schema, strict (see `strict`), IntOrString
+    widened (see `int_or_string`)."""
+    schema = int_or_string(upstream(name), ("io.k8s.apimachinery.pkg.util.intstr.IntOrString",))
+    schema["definitions"] = strict(schema["definitions"])
+    return schema
+
+
+def argo_errors(name: str, kind: str, body: dict[str, Any]) -> list[str]:
+    """`body` (a Workflow, WorkflowTemplate, CronWorkflow, EventBus, ...) against the
+    definition of `kind` in Argo's schema `name`.
+
+    One narrowing: the schema types `templateDefaults` as a full Template, so its `container`
+    requires `image`; Argo merges templateDefaults into every template before it validates
+    them (docs: "Default Template Configurations"), so a partial container there (the
+    securityContext every step shares) is valid and that one error is dropped."""
+    schema = argo_schema(name)
+    group = "workflow" if name.startswith("argo-workflows") else "events"
+    root = {
+        "$schema": "http://json-schema.org/draft-07/schema#",
+        "definitions": schema["definitions"],
+        "$ref": f"#/definitions/io.argoproj.{group}.v1alpha1.{kind}",
+    }
+    partial = "spec/templateDefaults/container: 'image' is a required property"
+    return [e for e in errors(root, body) if e != partial]
+
+
+@cache
+def crd_schema(name: str, version: str) -> dict[str, Any]:
+    """The `openAPIV3Schema` of a CRD file (`kserve-v0.15.0-inferenceservices`, ...) at an
+    API version, strict (see `strict`)."""
+    crd = upstream(name)
+    found = crd["versions"][version]["schema"]
+    return {"$schema": "http://json-schema.org/draft-07/schema#", **strict(found)}
+
+
+def helm_value_paths(values: Any, prefix: str = "") -> list[str]:
+    """The dotted paths of the leaves of a Helm `values` mapping (lists are leaves)."""
+    if not isinstance(values, dict) or not values:
+        return [prefix] if prefix else []
+    out: list[str] = []
+    for key, value in values.items():
+        out += helm_value_paths(value, f"{prefix}.{key}" if prefix else str(key))
+    return out
+
+
+def helm_unknown_values(chart: str, values: dict[str, Any]) -> list[str]:
+    """Value paths the pinned chart neither defines in its values.yaml nor reads in its
+    templates (`upstream/helm-<chart>.json.gz`): Helm silently ignores such a value. A path
+    under a defined leaf or empty map (`podLabels: {}`, `artifactRepository.s3: {}`) or under
+    a map a template reads whole (`toYaml .Values.x`) is known."""
+    doc = upstream(f"helm-{chart}")
+    known = set(doc["refs"]) | set(helm_value_paths(doc["values"]))
+    unknown = []
+    for path in helm_value_paths(values):
+        parts = path.split(".")
+        if any(".".join(parts[:i]) in known for i in range(1, len(parts) + 1)):
+            continue
+        if any(k.startswith(path + ".") for k in known):  # a map the chart goes into
+            continue
+        unknown.append(path)
+    return unknown
