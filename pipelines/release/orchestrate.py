@@ -48,6 +48,10 @@ from pipelines.release import (
 )
 from pipelines.release.platforms import platform_for
 
+POLICY_PACK = "policy"
+"""The kit's CrossGuard pack (policy/, the control table): every update the drivers run
+(`mlops apply`, `release`, `promote`) passes it, so its preview phase enforces the controls."""
+
 Planner = Callable[[str, Path, Mapping[str, Any]], tuple[list[str], list[str], list[str]]]
 """The offline plan's diff under config overrides: (added, removed, changed) resource names.
 `mlops.plan.plan_diff` in the CLI; a dry run without one lists no resources."""
@@ -60,6 +64,7 @@ class AutomationDriver:
         from pulumi import automation as auto
 
         self._auto = auto
+        self._root = root
         try:
             # The program refuses an apply that does not come through here (GUARD_ENV).
             workspace = auto.LocalWorkspace(work_dir=str(root), env_vars={GUARD_ENV: stack})
@@ -92,8 +97,16 @@ class AutomationDriver:
             self._stack.remove_config(key, path=path)
 
     def up(self, say: Say) -> dict[str, Any]:
+        packs = [str(self._root / POLICY_PACK)] if (self._root / POLICY_PACK).is_dir() else []
+        if not packs:
+            say(
+                f"[yellow]no policy pack at {self._root / POLICY_PACK}: the controls are not "
+                "enforced by Pulumi on this update[/]"
+            )
         try:
-            result = self._stack.up(on_output=lambda line: say(line.rstrip()))
+            result = self._stack.up(
+                on_output=lambda line: say(line.rstrip()), policy_packs=packs or None
+            )
         except self._auto.errors.CommandError as exc:
             raise ReleaseFailed(f"pulumi up failed: {short_error(exc)}") from exc
         return {k: v.value for k, v in result.outputs.items()}

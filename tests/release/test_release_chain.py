@@ -137,3 +137,22 @@ def test_release_walks_dev_staging_prod_with_approvals_and_lineage(
     for tier, version in (("dev", "2"), ("staging", "1"), ("prod", "2")):
         serving = rel.released_version(platforms[tier], f"globex-{tier}")
         assert serving is not None and serving.version == version, tier
+
+
+def test_every_update_runs_the_policy_pack_on_its_preview(standin):
+    """`mlops apply` (and release / promote, same driver) hands Pulumi the kit's policy pack,
+    so the preview phase of the update enforces the controls; without the pack it says so."""
+    said: list[str] = []
+    orchestrate.apply("globex-dev", root=standin.root, say=said.append)
+    assert any("no policy pack" in line for line in said), said
+    up = [c for c in standin.calls() if c[:1] == ["up"]]
+    assert len(up) == 1 and "--policy-pack" not in up[0]
+
+    (standin.root / "policy").mkdir()
+    shutil.copy(PROJECT_ROOT / "policy" / "PulumiPolicy.yaml", standin.root / "policy")
+    said.clear()
+    standin.state.unlink()  # a first apply again: no registry to ask
+    orchestrate.apply("globex-dev", root=standin.root, say=said.append)
+    up = [c for c in standin.calls() if c[:1] == ["up"]][-1]
+    assert up[up.index("--policy-pack") + 1] == str(standin.root / "policy")
+    assert not any("no policy pack" in line for line in said)
