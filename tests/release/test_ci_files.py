@@ -359,3 +359,32 @@ def test_the_azure_devops_approver_is_the_reviewer_of_this_run():
     ]
     assert approver(approvals, "7") == "lead@contoso.com"
     assert approver(approvals, "9") is None
+
+
+def test_github_jobs_that_only_preview_sign_in_to_no_other_platform():
+    """Jobs that sign in without deploying (the pull request's `pulumi preview`): each stack's
+    instance holds at most its own platform's credentials."""
+    deploying = {(f, j) for f, j, _, _ in github_deployments()}
+    checked = 0
+    for path in GITHUB:
+        jobs = load(path)["jobs"]
+        for name, job in jobs.items():
+            if (path.name, name) in deploying or not any(
+                github_credentials(s) for s in job["steps"]
+            ):
+                continue
+            producer = jobs[job["needs"]]
+            runs = [s.get("run", "") for s in producer["steps"]]
+            command = next(r for r in runs if "mlops stacks" in r)
+            # a change can affect any stack: check them all
+            command = re.sub(r'--changed-since "\$\w+"', "", command)
+            for row in mlops_rows(command):
+                context = {f"matrix.{k}": v for k, v in row.items()}
+                context |= {"vars.PREVIEW_ENABLED": "true", "vars.AWS_ACCOUNT_ID": "<account>"}
+                context |= {"vars.AWS_REGION": "<region>", "vars.AZURE_TENANT_ID": "<t>"}
+                context |= {"vars.AZURE_PREVIEW_CLIENT_ID": "<c>"}
+                context |= {"vars.AZURE_SUBSCRIPTION_ID": "<s>"}
+                held = {github_credentials(s) for s in signed_in(job, context)}
+                assert held <= CREDENTIALS[row["blueprint"]], (path.name, name, row, held)
+                checked += 1
+    assert checked
