@@ -55,6 +55,10 @@ def package() -> pulumi.AssetArchive:
             "id": "Microsoft.Azure.Functions.ExtensionBundle",
             "version": "[4.*, 5.0.0)",
         },
+        # Event Grid has written queue messages both as plain JSON and as base64 of it: the
+        # trigger passes the text through and the forwarder decodes either (private mode).
+        # A message that fails 5 times moves to `events-poison`.
+        "extensions": {"queues": {"messageEncoding": "none", "maxDequeueCount": 5}},
     }
     return pulumi.AssetArchive(
         {

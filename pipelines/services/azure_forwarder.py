@@ -6,8 +6,9 @@ real-shaped Event Grid events. Events arrive in one of two forms, by network mod
 
 - public (dev): Event Grid calls the function's Event Grid trigger (an HTTPS webhook);
 - private (staging, prod): Event Grid writes each event to a storage queue, and a queue trigger
-  passes the message to `handle_queue_message` (the Event Grid event as JSON, base64-encoded
-  as Event Grid and the Functions queue extension write it; plain JSON is accepted too).
+  (message encoding `none`) passes the message text to `handle_queue_message`: the Event Grid
+  event as base64 of its JSON, as Event Grid writes it today, or as plain JSON, as it did
+  before; both are accepted.
 
 What it does with an event:
 

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 import responses
 
+from components.azure import forwarder as fwd_component
 from core.config import ConfigError
 from mlops.plan import run_plan
 from pipelines.services import azure_forwarder as fwd
@@ -202,6 +203,11 @@ class _FakeFunctions(types.ModuleType):
         self.EventGridEvent = object
 
 
+def test_package_passes_queue_messages_through_undecoded() -> None:
+    host = json.loads(fwd_component.package().assets["host.json"].text)
+    assert host["extensions"]["queues"]["messageEncoding"] == "none"
+
+
 @responses.activate
 def test_entry_module_binds_the_queue_trigger_in_private_mode(monkeypatch) -> None:
     functions = _FakeFunctions()
@@ -226,6 +232,7 @@ def test_entry_module_binds_the_queue_trigger_in_private_mode(monkeypatch) -> No
         )
     ]
     call = responses.add(responses.POST, DISPATCH, status=204)
-    body = json.dumps(model_registered()).encode()  # the queue extension hands over decoded bytes
+    # messageEncoding none: the function gets the message as Event Grid wrote it
+    body = base64.b64encode(json.dumps(model_registered()).encode())
     functions.functions["forward"](types.SimpleNamespace(get_body=lambda: body))
     assert call.call_count == 1
