@@ -130,7 +130,9 @@ def secret_path(volume: str, key: str) -> str:
 
 
 def secret_env(name: str, secret: str, key: str, *, optional: bool = False) -> dict[str, Any]:
-    """An environment variable read from a Secret (never a literal value)."""
+    """An environment variable read from a Secret (never a literal value). No kit workload uses
+    it any more: prefer `secret_files` (checkov's CKV_K8S_35 fails a secret in the environment,
+    where `kubectl describe`, crash dumps and child processes see it)."""
     ref: dict[str, Any] = {"name": secret, "key": key}
     if optional:
         ref["optional"] = True
