@@ -9,9 +9,11 @@ tracking server and model registry. Training runs on an AmlCompute cluster that 
 as a pipeline job compiled from `pipelines/` that a schedule runs on the training cron and an
 Event Grid subscription starts when raw data lands. A second Event Grid subscription passes
 `ModelRegistered` events for the stack's model to a small Function that starts the CI release
-workflow. Once `mlops:model` pins a version, a managed online endpoint (Entra ID tokens, no
-keys) serves it from a deployment named after the version, with autoscaling and data
-collection; the endpoint component splits traffic blue/green (canary or mirror share) when it
+workflow (in private mode through a storage queue: the Function has no public access, runs on
+an Elastic Premium plan in the VNet and leaves it through a NAT gateway). Once `mlops:model`
+pins a version, a managed online endpoint (Entra ID tokens, no keys) serves it from a
+deployment named after the version, with autoscaling and data collection; the endpoint
+component splits traffic blue/green (canary or mirror share) when it
 is given the version serving now, which the stack config cannot express yet; a drift
 monitor, metric alerts and a budget watch it. In private mode (staging, prod) the workspace,
 storage, vault and registry have public access disabled and are reached through private
@@ -70,7 +72,9 @@ CAPABILITIES: dict[Capability, str] = {
     Capability.DATA_CHANGE_TRIGGER: "Event Grid system topic on the storage account: BlobCreated "
     "under raw/ -> forwarder Function -> pipeline job.",
     Capability.RELEASE_TRIGGER: "Event Grid system topic on the workspace: ModelRegistered for "
-    "the stack's model -> forwarder Function -> CI release workflow; dead letters in storage.",
+    "the stack's model -> forwarder Function -> CI release workflow; dead letters in storage. "
+    "In private mode Event Grid writes to a storage queue (system identity, trusted service) "
+    "that a VNet-integrated Elastic Premium Function with public access disabled reads.",
     Capability.SERVING_ENDPOINT: "Managed online endpoint, Entra ID token auth, public access "
     "disabled in private mode.",
     Capability.AUTOSCALING: "Azure Monitor autoscale settings on each online deployment.",
@@ -83,7 +87,9 @@ CAPABILITIES: dict[Capability, str] = {
     Capability.ALERTS: "Azure Monitor metric alerts routed to an action group.",
     Capability.BUDGET: "Consumption budget on the resource group with actual and forecast alerts.",
     Capability.NETWORK_ISOLATION: "Workspace managed network; in private mode a VNet with "
-    "private endpoints and DNS zones for workspace, storage, Key Vault and ACR.",
+    "private endpoints and DNS zones for workspace, storage (blob, dfs, queue), Key Vault and "
+    "ACR, and a subnet for the forwarder's VNet integration with HTTPS-only egress through a "
+    "NAT gateway.",
 }
 
 EVIDENCE: tuple[Evidence, ...] = (
@@ -288,6 +294,8 @@ def build(settings: StackSettings) -> dict[str, pulumi.Input[str]]:
             training_job=pulumi.Output.json_dumps(pipeline.job_definition)
             if settings.schedule.data_trigger
             else "",
+            private=private,
+            subnet_id=network.functions_subnet_id if network else None,
             tags=tags,
         ),
     )
@@ -301,6 +309,9 @@ def build(settings: StackSettings) -> dict[str, pulumi.Input[str]]:
                 storage_account_id=store.account_id,
                 function_id=forwarder.function_id,
                 identity_id=ids.ids["release"],
+                queue_id=forwarder.queue_id,
+                dead_letter_container_id=store.container_ids["deadletters"],
+                subscription_id=base.subscription_id,
                 tags=tags,
             ),
         )
@@ -318,6 +329,9 @@ def build(settings: StackSettings) -> dict[str, pulumi.Input[str]]:
             function_id=forwarder.function_id,
             storage_account_id=store.account_id,
             identity_id=ids.ids["release"],
+            queue_id=forwarder.queue_id,
+            dead_letter_container_id=store.container_ids["deadletters"],
+            subscription_id=base.subscription_id,
             tags=tags,
         ),
     )

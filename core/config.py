@@ -47,7 +47,8 @@ class NetworkSettings(_Model):
     mode: Literal["public", "private"] = "public"
     """`private` puts jobs and endpoints in private subnets/endpoints with no public access."""
     cidr: str = Field("10.40.0.0/16", pattern=r"^\d{1,3}(\.\d{1,3}){3}/(1[6-9]|2[0-4])$")
-    """Address range of the stack's network (a /16 to /24), used when mode is private."""
+    """Address range of the stack's network (a /16 to /24; on Azure, where the event forwarder
+    takes a second /24, a /16 to /23), used when mode is private."""
 
 
 class TrainingSettings(_Model):
@@ -748,6 +749,15 @@ def _platform_problems(raw: Mapping[str, Any], stack: str) -> list[Problem]:
                 "has local NVMe storage, for which SageMaker refuses the stack's KMS key",
                 "pick an instance type without `d`, e.g. ml.m5.xlarge",
             )
+    cidr = _get(raw, "network.cidr")
+    private_azure = bp == "azureml" and _get(raw, "network.mode") == "private"
+    if private_azure and isinstance(cidr, str) and cidr.endswith("/24"):
+        add(
+            "network.cidr",
+            "is a /24, but a private Azure stack needs two /24 subnets (private endpoints, "
+            "and the event forwarder's VNet integration)",
+            "set network.cidr to a /16 to /23 range",
+        )
     if bp == "onprem":
         capture = _get(raw, "endpoint.capturePercent")
         if isinstance(capture, int) and capture not in (0, 100):

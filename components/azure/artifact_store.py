@@ -91,6 +91,8 @@ class ArtifactStore(pulumi.ComponentResource):
     account_name: pulumi.Output[str]
     uri: pulumi.Output[str]
     """abfss:// URI of the artifacts container."""
+    container_ids: dict[str, pulumi.Output[str]]
+    """Resource id per container (scopes of container-level role grants)."""
 
     def __init__(self, name: str, args: ArtifactStoreArgs, opts: ResourceOptions | None = None):
         validate_artifact_store_args(args)
@@ -164,8 +166,9 @@ class ArtifactStore(pulumi.ComponentResource):
             ),
             opts=child,
         )
+        self.container_ids = {}
         for container in CONTAINERS:
-            storage.BlobContainer(
+            self.container_ids[container] = storage.BlobContainer(
                 f"{name}-{container}",
                 container_name=container,
                 account_name=account.name,
@@ -177,7 +180,7 @@ class ArtifactStore(pulumi.ComponentResource):
                     retain_on_delete=args.protect,
                     depends_on=[blob_service],
                 ),
-            )
+            ).id
 
         self.account_id = account.id
         self.account_name = account.name

@@ -12,7 +12,7 @@ import pulumi
 from pulumi import ResourceOptions
 
 from components.azure._common import check, raise_if
-from components.azure._eventgrid import route_events
+from components.azure._eventgrid import QueueDelivery, check_queue_args, route_events
 
 BLOB_CREATED = "Microsoft.Storage.BlobCreated"
 STORAGE_TOPIC_TYPE = "Microsoft.Storage.StorageAccounts"
@@ -29,11 +29,17 @@ class DataChangeTriggerArgs:
     storage_account_id: pulumi.Input[str]
     """Artifact store whose raw container is watched (and which keeps dead letters)."""
     function_id: pulumi.Input[str]
-    """Forwarder function the events are delivered to."""
+    """Forwarder function the events are delivered to (when `queue_id` is None)."""
     identity_id: pulumi.Input[str]
     """Identity Event Grid writes dead letters with (the release identity)."""
     container: str = "raw"
     """Container whose new blobs start training."""
+    queue_id: pulumi.Input[str] | None = None
+    """Private mode: the artifact-store queue events are delivered to; None: the function."""
+    subscription_id: pulumi.Input[str] | None = None
+    """Subscription of the built-in roles granted to the topic (required with `queue_id`)."""
+    dead_letter_container_id: pulumi.Input[str] | None = None
+    """The store's `deadletters` container, granted to the topic (required with `queue_id`)."""
     tags: dict[str, str] = field(default_factory=dict)
     """Tags set on every resource."""
 
@@ -48,6 +54,7 @@ def validate_data_trigger_args(args: DataChangeTriggerArgs) -> None:
         "a blob container name (3-63 lowercase, digits, dashes)",
         "pass an existing container such as raw",
     )
+    check_queue_args(problems, args.queue_id, args.subscription_id, args.dead_letter_container_id)
     raise_if("DataChangeTrigger", problems)
 
 
@@ -70,6 +77,11 @@ class DataChangeTrigger(pulumi.ComponentResource):
             identity_id=args.identity_id,
             function_id=args.function_id,
             storage_account_id=args.storage_account_id,
+            queue=None
+            if args.queue_id is None
+            else QueueDelivery(
+                args.queue_id, args.dead_letter_container_id or "", args.subscription_id or ""
+            ),
             event_types=[BLOB_CREATED],
             subject_begins_with=f"/blobServices/default/containers/{args.container}/blobs/",
             tags=args.tags,

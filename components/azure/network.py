@@ -1,12 +1,18 @@
 """Network (private mode): a VNet with a private-endpoint subnet, and private endpoints with
-private DNS zones for the workspace, the artifact store (blob and dfs), the Key Vault and the
-container registry. With these, every store can keep public network access disabled; the
+private DNS zones for the workspace, the artifact store (blob, dfs and queue), the Key Vault and
+the container registry. With these, every store can keep public network access disabled; the
 workspace's own compute reaches them through its managed network.
+
+A second subnet (the VNet's second /24, delegated to `Microsoft.Web/serverFarms`) holds the
+event forwarder's VNet integration: the function reaches the stores through the private
+endpoints above, and the internet (GitHub, ARM) only on 443 through a NAT gateway with one
+static public IP, which a CI system can allowlist.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import itertools
 from dataclasses import dataclass, field
 
 import pulumi
@@ -14,6 +20,10 @@ from pulumi import ResourceOptions
 from pulumi_azure_native import network, privatedns
 
 from components.azure._common import check, raise_if
+
+MAX_PREFIX = 23
+"""Longest VNet prefix: it must hold two /24 subnets."""
+FUNCTIONS_DELEGATION = "Microsoft.Web/serverFarms"
 
 # target -> [(group id, private DNS zones)]
 PRIVATE_LINKS: dict[str, list[tuple[str, tuple[str, ...]]]] = {
@@ -23,6 +33,7 @@ PRIVATE_LINKS: dict[str, list[tuple[str, tuple[str, ...]]]] = {
     "storage": [
         ("blob", ("privatelink.blob.core.windows.net",)),
         ("dfs", ("privatelink.dfs.core.windows.net",)),
+        ("queue", ("privatelink.queue.core.windows.net",)),
     ],
     "vault": [("vault", ("privatelink.vaultcore.azure.net",))],
     "registry": [("registry", ("privatelink.azurecr.io",))],
@@ -38,7 +49,8 @@ class PrivateNetworkArgs:
     resource_group_name: pulumi.Input[str]
     """Resource group of the stack."""
     cidr: str
-    """Address range of the VNet (a /16 to /24); the first /24 (or the whole) holds endpoints."""
+    """Address range of the VNet (a /16 to /23): the first /24 holds the private endpoints, the
+    second the forwarder's VNet integration."""
     targets: dict[str, pulumi.Input[str]]
     """Resource id per target: workspace, storage, vault, registry."""
     tags: dict[str, str] = field(default_factory=dict)
@@ -49,7 +61,7 @@ def validate_network_args(args: PrivateNetworkArgs) -> None:
     problems: list[str] = []
     try:
         net = ipaddress.ip_network(args.cidr)
-        ok = 16 <= net.prefixlen <= 24
+        ok = 16 <= net.prefixlen <= MAX_PREFIX
     except ValueError:
         ok = False
     check(
@@ -57,7 +69,8 @@ def validate_network_args(args: PrivateNetworkArgs) -> None:
         ok,
         "cidr",
         args.cidr,
-        "an IPv4 range from /16 to /24",
+        f"an IPv4 range from /16 to /{MAX_PREFIX} (a /24 for private endpoints and a /24 for "
+        "the event forwarder's VNet integration)",
         "set network.cidr in Pulumi.<stack>.yaml",
     )
     unknown = sorted(set(args.targets) - set(PRIVATE_LINKS))
@@ -78,13 +91,20 @@ class PrivateNetwork(pulumi.ComponentResource):
 
     vnet_id: pulumi.Output[str]
     subnet_id: pulumi.Output[str]
+    """Private-endpoint subnet."""
+    functions_subnet_id: pulumi.Output[str]
+    """Subnet the event forwarder integrates with (delegated to App Service plans)."""
+    egress_ip: pulumi.Output[str]
+    """Resource id of the NAT gateway's static public IP: the forwarder's only way out."""
 
     def __init__(self, name: str, args: PrivateNetworkArgs, opts: ResourceOptions | None = None):
         validate_network_args(args)
         super().__init__("mlops:azure:PrivateNetwork", name, None, opts)
         child = ResourceOptions(parent=self)
         net = ipaddress.ip_network(args.cidr)
-        endpoints_range = str(next(net.subnets(new_prefix=24)) if net.prefixlen < 24 else net)
+        endpoints, functions_range = (
+            str(s) for s in itertools.islice(net.subnets(new_prefix=24), 2)
+        )
         vnet = network.VirtualNetwork(
             f"{name}-vnet",
             virtual_network_name=f"vnet-{args.prefix}",
@@ -107,7 +127,7 @@ class PrivateNetwork(pulumi.ComponentResource):
             subnet_name="private-endpoints",
             virtual_network_name=vnet.name,
             resource_group_name=args.resource_group_name,
-            address_prefix=endpoints_range,
+            address_prefix=endpoints,
             default_outbound_access=False,
             private_endpoint_network_policies="Enabled",
             network_security_group=network.NetworkSecurityGroupArgs(id=nsg.id),
@@ -169,6 +189,96 @@ class PrivateNetwork(pulumi.ComponentResource):
                     ],
                     opts=child,
                 )
+        # after the endpoint subnet: Azure refuses two subnet writes to one VNet at once
+        functions, ip = self._functions_subnet(
+            name, args, vnet, functions_range, ResourceOptions(parent=self, depends_on=[subnet])
+        )
         self.vnet_id = vnet.id
         self.subnet_id = subnet.id
-        self.register_outputs({"vnetId": vnet.id, "subnetId": subnet.id})
+        self.functions_subnet_id = functions.id
+        self.egress_ip = ip.id
+        self.register_outputs(
+            {"vnetId": vnet.id, "subnetId": subnet.id, "functionsSubnetId": functions.id}
+        )
+
+    @staticmethod
+    def _functions_subnet(
+        name: str,
+        args: PrivateNetworkArgs,
+        vnet: network.VirtualNetwork,
+        address_prefix: str,
+        subnet_opts: ResourceOptions,
+    ) -> tuple[network.Subnet, network.PublicIPAddress]:
+        """The forwarder's integration subnet: HTTPS out through a NAT gateway, nothing else."""
+        child = ResourceOptions(parent=subnet_opts.parent)
+        nsg = network.NetworkSecurityGroup(
+            f"{name}-functions-nsg",
+            network_security_group_name=f"nsg-{args.prefix}-functions",
+            resource_group_name=args.resource_group_name,
+            location=args.location,
+            security_rules=[
+                network.SecurityRuleArgs(
+                    name="allow-https-out",
+                    description="GitHub and ARM over TLS",
+                    direction="Outbound",
+                    access="Allow",
+                    protocol="Tcp",
+                    priority=100,
+                    source_address_prefix="VirtualNetwork",
+                    source_port_range="*",
+                    destination_address_prefix="*",
+                    destination_port_range="443",
+                ),
+                network.SecurityRuleArgs(
+                    name="deny-internet-out",
+                    description="nothing else leaves the VNet",
+                    direction="Outbound",
+                    access="Deny",
+                    protocol="*",
+                    priority=4000,
+                    source_address_prefix="*",
+                    source_port_range="*",
+                    destination_address_prefix="Internet",
+                    destination_port_range="*",
+                ),
+            ],
+            tags=args.tags,
+            opts=child,
+        )
+        ip = network.PublicIPAddress(
+            f"{name}-egress-ip",
+            public_ip_address_name=f"pip-{args.prefix}-egress",
+            resource_group_name=args.resource_group_name,
+            location=args.location,
+            sku=network.PublicIPAddressSkuArgs(name="Standard", tier="Regional"),
+            public_ip_allocation_method="Static",
+            public_ip_address_version="IPv4",
+            tags=args.tags,
+            opts=child,
+        )
+        nat = network.NatGateway(
+            f"{name}-nat",
+            nat_gateway_name=f"ng-{args.prefix}",
+            resource_group_name=args.resource_group_name,
+            location=args.location,
+            sku=network.NatGatewaySkuArgs(name="Standard"),
+            public_ip_addresses=[network.SubResourceArgs(id=ip.id)],
+            idle_timeout_in_minutes=4,
+            tags=args.tags,
+            opts=child,
+        )
+        subnet = network.Subnet(
+            f"{name}-functions",
+            subnet_name="functions",
+            virtual_network_name=vnet.name,
+            resource_group_name=args.resource_group_name,
+            address_prefix=address_prefix,
+            default_outbound_access=False,
+            delegations=[
+                network.DelegationArgs(name="functions", service_name=FUNCTIONS_DELEGATION)
+            ],
+            nat_gateway=network.SubResourceArgs(id=nat.id),
+            network_security_group=network.NetworkSecurityGroupArgs(id=nsg.id),
+            opts=subnet_opts,
+        )
+        return subnet, ip

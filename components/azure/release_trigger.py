@@ -14,7 +14,7 @@ from pulumi import ResourceOptions
 from pulumi_azure_native import eventgrid
 
 from components.azure._common import check, raise_if
-from components.azure._eventgrid import route_events
+from components.azure._eventgrid import QueueDelivery, check_queue_args, route_events
 
 MODEL_REGISTERED = "Microsoft.MachineLearningServices.ModelRegistered"
 WORKSPACE_TOPIC_TYPE = "Microsoft.MachineLearningServices.Workspaces"
@@ -33,11 +33,17 @@ class ReleaseTriggerArgs:
     model_name: str
     """Only registrations of this model start a release."""
     function_id: pulumi.Input[str]
-    """Forwarder function the events are delivered to."""
+    """Forwarder function the events are delivered to (when `queue_id` is None)."""
     storage_account_id: pulumi.Input[str]
     """Artifact store; dead letters go to its `deadletters` container."""
     identity_id: pulumi.Input[str]
     """Identity Event Grid writes dead letters with (the release identity)."""
+    queue_id: pulumi.Input[str] | None = None
+    """Private mode: the artifact-store queue events are delivered to; None: the function."""
+    subscription_id: pulumi.Input[str] | None = None
+    """Subscription of the built-in roles granted to the topic (required with `queue_id`)."""
+    dead_letter_container_id: pulumi.Input[str] | None = None
+    """The store's `deadletters` container, granted to the topic (required with `queue_id`)."""
     tags: dict[str, str] = field(default_factory=dict)
     """Tags set on every resource."""
 
@@ -52,6 +58,7 @@ def validate_release_trigger_args(args: ReleaseTriggerArgs) -> None:
         "a registered model name",
         "pass the model name",
     )
+    check_queue_args(problems, args.queue_id, args.subscription_id, args.dead_letter_container_id)
     raise_if("ReleaseTrigger", problems)
 
 
@@ -74,6 +81,11 @@ class ReleaseTrigger(pulumi.ComponentResource):
             identity_id=args.identity_id,
             function_id=args.function_id,
             storage_account_id=args.storage_account_id,
+            queue=None
+            if args.queue_id is None
+            else QueueDelivery(
+                args.queue_id, args.dead_letter_container_id or "", args.subscription_id or ""
+            ),
             event_types=[MODEL_REGISTERED],
             advanced_filters=[
                 eventgrid.StringInAdvancedFilterArgs(

@@ -20,7 +20,9 @@ from components.onprem.workload import (
     pod_template,
     policy_spec,
     resources,
-    secret_env,
+    secret_files,
+    secret_mount,
+    secret_path,
     svc_host,
 )
 from core.config import STORE_DEFAULTS
@@ -134,8 +136,14 @@ def bucket_policy(bucket: str) -> str:
     )
 
 
+ROOT_FILES, APP_FILES = "minio-root", "s3"
+"""Volumes (and `/run/secrets/<name>` folders) of the root and the bucket-scoped credentials."""
+
+
 def setup_script(endpoint: str, bucket: str, policy_name: str, noncurrent_days: int) -> str:
-    """Idempotent bucket setup: versioning, noncurrent expiry, bucket-scoped app user."""
+    """Idempotent bucket setup: versioning, noncurrent expiry, bucket-scoped app user. The
+    credentials are read from the mounted Secret files into shell variables of this script
+    only (never exported, never in the pod spec)."""
     ilm = json.dumps(
         {
             "Rules": [
@@ -151,15 +159,19 @@ def setup_script(endpoint: str, bucket: str, policy_name: str, noncurrent_days: 
     return "\n".join(
         [
             "set -eu",
-            f'mc alias set local {endpoint} "$MINIO_ROOT_USER" "$MINIO_ROOT_PASSWORD"',
+            f'root_user="$(cat {secret_path(ROOT_FILES, sec.MINIO_ROOT_USER)})"',
+            f'root_password="$(cat {secret_path(ROOT_FILES, sec.MINIO_ROOT_PASSWORD)})"',
+            f'app_key="$(cat {secret_path(APP_FILES, sec.S3_ACCESS_KEY)})"',
+            f'app_secret="$(cat {secret_path(APP_FILES, sec.S3_SECRET_KEY)})"',
+            f'mc alias set local {endpoint} "$root_user" "$root_password"',
             f"mc mb --ignore-existing local/{bucket}",
             f"mc version enable local/{bucket}",
             f"printf '%s' '{ilm}' > /tmp/ilm.json",
             f"mc ilm import local/{bucket} < /tmp/ilm.json",
             f"printf '%s' '{bucket_policy(bucket)}' > /tmp/policy.json",
             f"mc admin policy create local {policy_name} /tmp/policy.json",
-            'mc admin user add local "$AWS_ACCESS_KEY_ID" "$AWS_SECRET_ACCESS_KEY"',
-            f'mc admin policy attach local {policy_name} --user "$AWS_ACCESS_KEY_ID" || true',
+            'mc admin user add local "$app_key" "$app_secret"',
+            f'mc admin policy attach local {policy_name} --user "$app_key" || true',
         ]
     )
 
@@ -205,6 +217,11 @@ class ArtifactStore(pulumi.ComponentResource):
                 "MINIO_BROWSER": "off",
                 "MINIO_PROMETHEUS_AUTH_TYPE": "public",
                 "MC_CONFIG_DIR": "/tmp/.mc",
+                # the image's MINIO_ROOT_*_FILE convention: root credentials are mounted files
+                **{
+                    f"{key}_FILE": secret_path(ROOT_FILES, key)
+                    for key in (sec.MINIO_ROOT_USER, sec.MINIO_ROOT_PASSWORD)
+                },
             },
             opts=child,
         )
@@ -223,18 +240,16 @@ class ArtifactStore(pulumi.ComponentResource):
                 },
                 opts=child,
             )
-        creds = [
-            secret_env(sec.MINIO_ROOT_USER, args.root_secret, sec.MINIO_ROOT_USER),
-            secret_env(sec.MINIO_ROOT_PASSWORD, args.root_secret, sec.MINIO_ROOT_PASSWORD),
-        ]
+        root_files = secret_files(
+            ROOT_FILES, args.root_secret, [sec.MINIO_ROOT_USER, sec.MINIO_ROOT_PASSWORD]
+        )
         server = container(
             "minio",
             args.image,
             args=["server", "/data", "--address", f":{S3_PORT}"],
             ports={"s3": S3_PORT},
-            env=creds,
             config_map=f"{app}-config",
-            mounts=[{"name": "data", "mountPath": "/data"}],
+            mounts=[{"name": "data", "mountPath": "/data"}, secret_mount(ROOT_FILES)],
             res=resources("250m", "1Gi", cpu_limit="1"),
             readiness=http_probe("/minio/health/ready", "s3"),
             liveness=http_probe("/minio/health/live", "s3", initial_delay=30),
@@ -253,7 +268,7 @@ class ArtifactStore(pulumi.ComponentResource):
                 "serviceName": f"{app}-hl",
                 "replicas": 1,
                 "selector": {"matchLabels": {"app": app}},
-                "template": pod_template(labels, [server]),
+                "template": pod_template(labels, [server], volumes=[root_files]),
                 "volumeClaimTemplates": [
                     {"metadata": {"name": "data", "labels": labels}, "spec": claim}
                 ],
@@ -266,11 +281,6 @@ class ArtifactStore(pulumi.ComponentResource):
         )
         setup_app = f"{app}-setup"
         setup_labels = app_labels(setup_app, "artifact-store", args.labels)
-        job_env = [
-            *creds,
-            secret_env(sec.S3_ACCESS_KEY, args.s3_secret, sec.S3_ACCESS_KEY),
-            secret_env(sec.S3_SECRET_KEY, args.s3_secret, sec.S3_SECRET_KEY),
-        ]
         k8s.batch.v1.Job(
             f"{name}-setup",
             metadata={"name": setup_app, "namespace": ns, "labels": setup_labels},
@@ -291,10 +301,16 @@ class ArtifactStore(pulumi.ComponentResource):
                                     args.noncurrent_days,
                                 )
                             ],
-                            env=job_env,
+                            mounts=[secret_mount(ROOT_FILES), secret_mount(APP_FILES)],
                             config_map=f"{app}-config",
                             res=resources("100m", "128Mi", cpu_limit="250m"),
                         )
+                    ],
+                    volumes=[
+                        root_files,
+                        secret_files(
+                            APP_FILES, args.s3_secret, [sec.S3_ACCESS_KEY, sec.S3_SECRET_KEY]
+                        ),
                     ],
                     restart_policy="OnFailure",
                 ),

@@ -13,6 +13,7 @@ import yaml
 from components.onprem import secrets as sec
 from components.onprem.validation import Checks
 from components.onprem.workload import (
+    SECRETS_ROOT,
     Peer,
     app_labels,
     container,
@@ -20,6 +21,8 @@ from components.onprem.workload import (
     pod_template,
     policy_spec,
     resources,
+    secret_files,
+    secret_mount,
     svc_host,
 )
 
@@ -77,6 +80,14 @@ def vector_config(args: DataCaptureArgs) -> str:
     return yaml.safe_dump(
         {
             "data_dir": "/var/lib/vector",
+            # the S3 keys are files of the mounted Secret, read by Vector's directory backend
+            "secret": {
+                "s3": {
+                    "type": "directory",
+                    "path": f"{SECRETS_ROOT}/s3",
+                    "remove_trailing_whitespace": True,
+                }
+            },
             "api": {"enabled": True, "address": f"0.0.0.0:{API_PORT}"},
             "sources": {
                 "kserve_logger": {
@@ -104,6 +115,10 @@ def vector_config(args: DataCaptureArgs) -> str:
                     "encoding": {"codec": "json"},
                     "framing": {"method": "newline_delimited"},
                     "force_path_style": True,
+                    "auth": {
+                        "access_key_id": f"SECRET[s3.{sec.S3_ACCESS_KEY}]",
+                        "secret_access_key": f"SECRET[s3.{sec.S3_SECRET_KEY}]",
+                    },
                     "batch": {"timeout_secs": 300, "max_bytes": 10_000_000},
                 }
             },
@@ -146,23 +161,10 @@ class DataCapture(pulumi.ComponentResource):
             args.image,
             args=["--config", "/etc/vector/vector.yaml"],
             ports={"http": CAPTURE_PORT, "api": API_PORT},
-            env=[
-                {
-                    "name": "AWS_ACCESS_KEY_ID",
-                    "valueFrom": {
-                        "secretKeyRef": {"name": args.s3_secret, "key": sec.S3_ACCESS_KEY}
-                    },
-                },
-                {
-                    "name": "AWS_SECRET_ACCESS_KEY",
-                    "valueFrom": {
-                        "secretKeyRef": {"name": args.s3_secret, "key": sec.S3_SECRET_KEY}
-                    },
-                },
-            ],
             mounts=[
                 {"name": "config", "mountPath": "/etc/vector", "readOnly": True},
                 {"name": "data", "mountPath": "/var/lib/vector"},
+                secret_mount("s3"),
             ],
             res=resources("100m", "256Mi", cpu_limit="500m"),
             readiness=http_probe("/health", "api", initial_delay=5),
@@ -180,6 +182,7 @@ class DataCapture(pulumi.ComponentResource):
                     volumes=[
                         {"name": "config", "configMap": {"name": f"{self.app}-config"}},
                         {"name": "data", "emptyDir": {"sizeLimit": "1Gi"}},
+                        secret_files("s3", args.s3_secret, [sec.S3_ACCESS_KEY, sec.S3_SECRET_KEY]),
                     ],
                 ),
             },

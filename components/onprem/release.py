@@ -20,7 +20,9 @@ from components.onprem.workload import (
     pod_template,
     policy_spec,
     resources,
-    secret_env,
+    secret_files,
+    secret_mount,
+    secret_path,
     svc_host,
 )
 
@@ -137,20 +139,32 @@ class ReleaseTrigger(pulumi.ComponentResource):
                 "MLFLOW_TRACKING_URI": args.tracking_uri,
                 "PYTHONDONTWRITEBYTECODE": "1",
                 "HOME": "/tmp",
+                f"{sec.WEBHOOK_SECRET}_FILE": secret_path("webhook", sec.WEBHOOK_SECRET),
+                **(
+                    {f"{sec.RELEASE_TOKEN}_FILE": secret_path("release-token", sec.RELEASE_TOKEN)}
+                    if args.token_secret
+                    else {}
+                ),
             },
             opts=child,
         )
-        env = [secret_env(sec.WEBHOOK_SECRET, args.webhook_secret, sec.WEBHOOK_SECRET)]
-        bridge_env = list(env)
+        # credentials as read-only files; pipelines/services/onprem_bridge.py reads the paths
+        # the ConfigMap gives in `*_FILE`
+        volumes = [secret_files("webhook", args.webhook_secret, [sec.WEBHOOK_SECRET])]
+        mounts = [secret_mount("webhook")]
+        bridge_mounts, bridge_volumes = list(mounts), list(volumes)
         if args.token_secret:
-            bridge_env.append(secret_env(sec.RELEASE_TOKEN, args.token_secret, sec.RELEASE_TOKEN))
+            bridge_volumes.append(
+                secret_files("release-token", args.token_secret, [sec.RELEASE_TOKEN])
+            )
+            bridge_mounts.append(secret_mount("release-token"))
         bridge = container(
             "bridge",
             args.image,
             command=["uvicorn", "pipelines.services.onprem_bridge:app"],
             args=["--host", "0.0.0.0", "--port", str(BRIDGE_PORT), "--no-server-header"],
             ports={"http": BRIDGE_PORT},
-            env=bridge_env,
+            mounts=bridge_mounts,
             config_map=f"{app}-config",
             res=resources("50m", "128Mi", cpu_limit="250m", memory_limit="256Mi"),
             readiness=http_probe("/healthz", "http", initial_delay=5),
@@ -162,7 +176,9 @@ class ReleaseTrigger(pulumi.ComponentResource):
             spec={
                 "replicas": 1,
                 "selector": {"matchLabels": {"app": app}},
-                "template": pod_template(labels, [bridge], service_account=args.service_account),
+                "template": pod_template(
+                    labels, [bridge], volumes=bridge_volumes, service_account=args.service_account
+                ),
             },
             opts=child,
         )
@@ -224,11 +240,12 @@ class ReleaseTrigger(pulumi.ComponentResource):
                             "register",
                             args.image,
                             command=register,
-                            env=env,
+                            mounts=mounts,
                             config_map=f"{app}-config",
                             res=resources("50m", "256Mi", cpu_limit="250m"),
                         )
                     ],
+                    volumes=volumes,
                     restart_policy="OnFailure",
                 ),
             },

@@ -11,7 +11,7 @@ import pulumi_random as random
 
 from components.onprem.validation import Checks
 
-# Keys inside the Secrets; consumers read them with secretKeyRef.
+# Keys inside the Secrets; consumers mount them as read-only files (workload.secret_files).
 S3_ACCESS_KEY, S3_SECRET_KEY = "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"
 MINIO_ROOT_USER, MINIO_ROOT_PASSWORD = "MINIO_ROOT_USER", "MINIO_ROOT_PASSWORD"
 POSTGRES_PASSWORD = "POSTGRES_PASSWORD"
@@ -60,7 +60,7 @@ def validate(args: SecretsArgs) -> None:
 
 class Secrets(pulumi.ComponentResource):
     """Credentials generated with pulumi-random (secret in Pulumi state) and stored as
-    Kubernetes Secrets; workloads read them only through secretKeyRef. With `external_store`
+    Kubernetes Secrets; workloads mount them only as read-only files. With `external_store`
     the same Secrets are filled by External Secrets from the client's vault instead."""
 
     minio_root: str

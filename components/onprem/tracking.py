@@ -19,7 +19,9 @@ from components.onprem.workload import (
     pod_template,
     policy_spec,
     resources,
-    secret_env,
+    secret_files,
+    secret_mount,
+    secret_path,
     svc_host,
 )
 from core.config import STORE_DEFAULTS
@@ -31,6 +33,24 @@ POSTGRES_PORT = 5432
 POSTGRES_UID = 10070
 PG_SECRETS = "/run/secrets/postgres"
 DB_NAME = DB_USER = "mlflow"
+
+
+def mlflow_entrypoint(postgres_host: str) -> str:
+    """`sh -c` script that starts `mlflow server "$@"` with its credentials read from the
+    mounted Secret files: the S3 keys for boto3 and the backend-store URI (MLflow reads
+    MLFLOW_BACKEND_STORE_URI). They live only in the server process's environment, never in
+    the pod spec or on the command line."""
+    return "\n".join(
+        [
+            "set -eu",
+            f'export {sec.S3_ACCESS_KEY}="$(cat {secret_path("s3", sec.S3_ACCESS_KEY)})"',
+            f'export {sec.S3_SECRET_KEY}="$(cat {secret_path("s3", sec.S3_SECRET_KEY)})"',
+            f'password="$(cat {secret_path("postgres", sec.POSTGRES_PASSWORD)})"',
+            f'export MLFLOW_BACKEND_STORE_URI="postgresql://{DB_USER}:$password@'
+            f'{postgres_host}:{POSTGRES_PORT}/{DB_NAME}"',
+            'exec mlflow server "$@"',
+        ]
+    )
 
 
 @dataclass(frozen=True)
@@ -156,7 +176,7 @@ class Tracking(pulumi.ComponentResource):
         server = container(
             "mlflow",
             args.mlflow_image,
-            command=["mlflow", "server"],
+            command=["/bin/sh", "-c", mlflow_entrypoint(svc_host(pg, ns)), "mlflow"],
             args=[
                 "--host",
                 "0.0.0.0",
@@ -164,9 +184,6 @@ class Tracking(pulumi.ComponentResource):
                 str(MLFLOW_PORT),
                 "--workers",
                 "2",
-                "--backend-store-uri",
-                f"postgresql://{DB_USER}:$(POSTGRES_PASSWORD)@{svc_host(pg, ns)}:"
-                f"{POSTGRES_PORT}/{DB_NAME}",
                 "--artifacts-destination",
                 f"s3://{args.bucket}/mlflow",
                 "--serve-artifacts",
@@ -176,17 +193,20 @@ class Tracking(pulumi.ComponentResource):
                 "/tmp/metrics",
             ],
             ports={"http": MLFLOW_PORT},
-            env=[
-                secret_env(sec.POSTGRES_PASSWORD, args.postgres_secret, sec.POSTGRES_PASSWORD),
-                secret_env(sec.S3_ACCESS_KEY, args.s3_secret, sec.S3_ACCESS_KEY),
-                secret_env(sec.S3_SECRET_KEY, args.s3_secret, sec.S3_SECRET_KEY),
-            ],
+            mounts=[secret_mount("postgres"), secret_mount("s3")],
             config_map=f"{self.app}-config",
             res=resources("250m", "1Gi", cpu_limit="1", memory_limit="2Gi"),
             readiness=http_probe("/health", "http", host="localhost"),
             liveness=http_probe("/health", "http", host="localhost", initial_delay=30),
         )
-        template = pod_template(labels, [server])
+        template = pod_template(
+            labels,
+            [server],
+            volumes=[
+                secret_files("postgres", args.postgres_secret, [sec.POSTGRES_PASSWORD]),
+                secret_files("s3", args.s3_secret, [sec.S3_ACCESS_KEY, sec.S3_SECRET_KEY]),
+            ],
+        )
         template["spec"]["topologySpreadConstraints"] = [
             {
                 "maxSkew": 1,

@@ -101,8 +101,38 @@ def resources(
     }
 
 
+SECRETS_ROOT = "/run/secrets"
+"""Where Secrets are mounted as files: `<SECRETS_ROOT>/<volume>/<key>`."""
+SECRET_FILE_MODE = 0o440
+"""Read-only for the owner and the pod's fsGroup (which kubelet makes the files' group)."""
+
+
+def secret_files(volume: str, secret: str, keys: Sequence[str]) -> dict[str, Any]:
+    """A pod volume exposing the listed keys of a Secret as read-only files named after them."""
+    return {
+        "name": volume,
+        "secret": {
+            "secretName": secret,
+            "items": [{"key": k, "path": k} for k in keys],
+            "defaultMode": SECRET_FILE_MODE,
+        },
+    }
+
+
+def secret_mount(volume: str) -> dict[str, Any]:
+    """The read-only mount of a `secret_files` volume at `<SECRETS_ROOT>/<volume>`."""
+    return {"name": volume, "mountPath": f"{SECRETS_ROOT}/{volume}", "readOnly": True}
+
+
+def secret_path(volume: str, key: str) -> str:
+    """The file a `secret_files` volume holds `key` in."""
+    return f"{SECRETS_ROOT}/{volume}/{key}"
+
+
 def secret_env(name: str, secret: str, key: str, *, optional: bool = False) -> dict[str, Any]:
-    """An environment variable read from a Secret (never a literal value)."""
+    """An environment variable read from a Secret (never a literal value). No kit workload uses
+    it any more: prefer `secret_files` (checkov's CKV_K8S_35 fails a secret in the environment,
+    where `kubectl describe`, crash dumps and child processes see it)."""
     ref: dict[str, Any] = {"name": secret, "key": key}
     if optional:
         ref["optional"] = True

@@ -294,8 +294,10 @@ CONTROLS: tuple[Control, ...] = (
         "azure-native:authorization:RoleAssignment",
         "scope",
         "matches",
-        r"^/subscriptions/[^/]+/resourceGroups/[^/]+(/providers/[^/]+/[^/]+/[^/]+)?$",
-        "Role assignments are scoped to the stack: single resources, or its resource group",
+        r"^/subscriptions/[^/]+/resourceGroups/[^/]+(/providers/[^/]+/[^/]+/[^/]+"
+        r"(/(blobServices|queueServices)/default/(containers|queues)/[^/]+)?)?$",
+        "Role assignments are scoped to the stack: single resources (or one container or queue "
+        "of one), or its resource group",
         "No identity holds a role on a subscription. Duty identities are granted single "
         "resources (components/azure/identities.py refuses wider scopes); only the keyless CI "
         "deploy identity holds the stack's resource group (AZ-CI-01..04).",
@@ -452,5 +454,95 @@ CONTROLS = CONTROLS + (
         "No identity is Owner or User Access Administrator",
         "Those roles grant any access to anyone; the CI identity may assign only the kit's "
         "roles (a conditioned Role Based Access Control Administrator).",
+    ),
+)
+
+# --- Event forwarder and its delivery path (components/azure/forwarder.py, _eventgrid.py) -----
+_WEBAPP = "azure-native:web:WebApp"
+_SUBSCRIPTION = "azure-native:eventgrid:SystemTopicEventSubscription"
+_PUBLIC_FORWARDER = (
+    "dev runs the forwarder on a consumption plan that Event Grid calls over HTTPS, to save the "
+    "Elastic Premium plan, NAT gateway and queue endpoint"
+)
+CONTROLS = CONTROLS + (
+    Control(
+        "AZ-FN-01",
+        "azure",
+        _WEBAPP,
+        "publicNetworkAccess",
+        "equals",
+        "Disabled",
+        "The event forwarder Function App has public network access disabled",
+        "The function that can start a release and submit training jobs is not reachable from "
+        "the internet; in private mode it only reads the artifact store's queue.",
+        dev_exception=_PUBLIC_FORWARDER,
+    ),
+    Control(
+        "AZ-FN-02",
+        "azure",
+        _WEBAPP,
+        "virtualNetworkSubnetId",
+        "present",
+        None,
+        "The event forwarder is integrated with the stack's VNet",
+        "It reaches the stores (queue, package blob, Key Vault) over their private endpoints.",
+        dev_exception=_PUBLIC_FORWARDER,
+    ),
+    Control(
+        "AZ-FN-03",
+        "azure",
+        _WEBAPP,
+        "outboundVnetRouting.allTraffic",
+        "equals",
+        True,
+        "The event forwarder routes all outbound traffic through the VNet",
+        "The subnet's NSG (HTTPS only) and NAT gateway apply to every connection it opens, and "
+        "its calls to GitHub leave from one static IP.",
+        dev_exception=_PUBLIC_FORWARDER,
+    ),
+    Control(
+        "AZ-FN-04",
+        "azure",
+        _WEBAPP,
+        "httpsOnly",
+        "equals",
+        True,
+        "The event forwarder accepts HTTPS only",
+        "No event or key crosses the network in clear text.",
+    ),
+    Control(
+        "AZ-FN-05",
+        "azure",
+        _WEBAPP,
+        "siteConfig.ftpsState",
+        "equals",
+        "Disabled",
+        "The event forwarder has FTP deployment disabled",
+        "Code is deployed only as the package blob in the artifact store; FTP credentials would "
+        "be a second way in.",
+    ),
+    Control(
+        "AZ-EG-02",
+        "azure",
+        _SUBSCRIPTION,
+        "deliveryWithResourceIdentity.destination.endpointType",
+        "equals",
+        "StorageQueue",
+        "Trigger events are delivered to a storage queue behind the store's firewall",
+        "Event Grid never calls a public endpoint: it writes to the artifact store's queue as a "
+        "trusted service, and the private forwarder reads it over a private endpoint.",
+        dev_exception=_PUBLIC_FORWARDER,
+    ),
+    Control(
+        "AZ-EG-03",
+        "azure",
+        _SUBSCRIPTION,
+        "deliveryWithResourceIdentity.identity.type",
+        "equals",
+        "SystemAssigned",
+        "Event Grid delivers with the topic's system-assigned identity",
+        "A store with public network access disabled admits Event Grid as a trusted service "
+        "only with a system-assigned identity; a user-assigned one is refused.",
+        dev_exception=_PUBLIC_FORWARDER,
     ),
 )

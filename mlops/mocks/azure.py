@@ -31,6 +31,10 @@ _ARM: dict[str, tuple[str, str]] = {
         "/containers/{containerName}/blobs",
         "blobName",
     ),
+    "storage:Queue": (
+        "Microsoft.Storage/storageAccounts/{accountName}/queueServices/default/queues",
+        "queueName",
+    ),
     "storage:ManagementPolicy": (
         "Microsoft.Storage/storageAccounts/{accountName}/managementPolicies",
         "managementPolicyName",
@@ -94,6 +98,8 @@ _ARM: dict[str, tuple[str, str]] = {
         "subnetName",
     ),
     "network:PrivateEndpoint": ("Microsoft.Network/privateEndpoints", "privateEndpointName"),
+    "network:NatGateway": ("Microsoft.Network/natGateways", "natGatewayName"),
+    "network:PublicIPAddress": ("Microsoft.Network/publicIPAddresses", "publicIpAddressName"),
     "network:PrivateDnsZoneGroup": (
         "Microsoft.Network/privateEndpoints/{privateEndpointName}/privateDnsZoneGroups",
         "privateDnsZoneGroupName",
@@ -140,6 +146,13 @@ def outputs(args: Any) -> tuple[str, dict[str, Any]] | None:
                 i: {"principalId": _guid(f"principal/{i}"), "clientId": _guid(f"client/{i}")}
                 for i in identity["userAssignedIdentities"]
             },
+        }
+    if isinstance(identity, dict) and "SystemAssigned" in str(identity.get("type", "")):
+        # a system-assigned identity's object id is Azure's answer, not an input
+        state["identity"] = {
+            **state.get("identity", identity),
+            "principalId": _guid(f"principal/{key}/{name}"),
+            "tenantId": MOCK_TENANT,
         }
     if key == "resources:ResourceGroup":
         rid = f"/subscriptions/{MOCK_SUBSCRIPTION}/resourceGroups/{name}"

@@ -1,8 +1,16 @@
 """The Event Grid forwarder behind the Azure release and data-change triggers.
 
-Runs as an Azure Function (Event Grid trigger; `function_app.py` in the package the
-`EventForwarder` component deploys wraps `handle`), but is a plain handler so it can be tested
-by calling it with real-shaped Event Grid events:
+Runs as an Azure Function (`function_app.py` in the package the `EventForwarder` component
+deploys wraps `handle`), but is a plain handler so it can be tested by calling it with
+real-shaped Event Grid events. Events arrive in one of two forms, by network mode:
+
+- public (dev): Event Grid calls the function's Event Grid trigger (an HTTPS webhook);
+- private (staging, prod): Event Grid writes each event to a storage queue, and a queue trigger
+  (message encoding `none`) passes the message text to `handle_queue_message`: the Event Grid
+  event as base64 of its JSON, as Event Grid writes it today, or as plain JSON, as it did
+  before; both are accepted.
+
+What it does with an event:
 
 - `Microsoft.MachineLearningServices.ModelRegistered` for the stack's model starts the CI
   release workflow (GitHub `repository_dispatch` with the model name and version).
@@ -16,6 +24,8 @@ Errors from GitHub or ARM raise, so Event Grid retries and finally dead-letters 
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import os
 import uuid
@@ -178,23 +188,63 @@ def handle(
     return outcomes
 
 
+def decode_queue_message(body: str | bytes) -> Any:
+    """The Event Grid event(s) in one queue message: JSON, or base64 of JSON."""
+    raw = body.encode() if isinstance(body, str) else body
+    text = raw.strip()
+    if not text.startswith((b"{", b"[")):
+        try:
+            text = base64.b64decode(text, validate=True).strip()
+        except binascii.Error as exc:
+            raise ValueError(
+                f"queue message is neither JSON nor base64 of JSON: {raw[:60]!r}"
+            ) from exc
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"queue message is not an Event Grid event: {text[:60]!r}") from exc
+
+
+def handle_queue_message(
+    body: str | bytes, config: ForwarderConfig, credential: TokenCredential | None = None
+) -> list[Outcome]:
+    """Handle one queue message (private mode). Errors raise, so the queue trigger retries the
+    message and finally moves it to the `<queue>-poison` queue."""
+    return handle(decode_queue_message(body), config, credential)
+
+
 FUNCTION_APP = '''\
-"""Azure Functions entry point (Python v2 model): Event Grid trigger -> azure_forwarder."""
+"""Azure Functions entry point (Python v2 model) -> azure_forwarder: an Event Grid trigger
+(public mode), or a queue trigger on the queue Event Grid writes to (FORWARDER_TRIGGER=queue)."""
 import logging
+import os
 
 import azure.functions as func
 
-from azure_forwarder import ForwarderConfig, handle
+from azure_forwarder import ForwarderConfig, handle, handle_queue_message
 
 app = func.FunctionApp()
 
 
-@app.function_name(name="forward")
-@app.event_grid_trigger(arg_name="event")
-def forward(event: func.EventGridEvent) -> None:
-    payload = {"id": event.id, "eventType": event.event_type, "subject": event.subject,
-               "data": event.get_json()}
-    for outcome in handle(payload, ForwarderConfig.from_env()):
+def _log(outcomes):
+    for outcome in outcomes:
         logging.info("event %s: %s %s", outcome.event_id, outcome.action, outcome.detail)
+
+
+if os.environ.get("FORWARDER_TRIGGER") == "queue":
+
+    @app.function_name(name="forward")
+    @app.queue_trigger(arg_name="msg", queue_name="%EVENTS_QUEUE_NAME%", connection="EVENTS_QUEUE")
+    def forward(msg: func.QueueMessage) -> None:
+        _log(handle_queue_message(msg.get_body(), ForwarderConfig.from_env()))
+
+else:
+
+    @app.function_name(name="forward")
+    @app.event_grid_trigger(arg_name="event")
+    def forward(event: func.EventGridEvent) -> None:
+        payload = {"id": event.id, "eventType": event.event_type, "subject": event.subject,
+                   "data": event.get_json()}
+        _log(handle(payload, ForwarderConfig.from_env()))
 '''
 """The Function's entry module, packaged next to this file by the EventForwarder component."""

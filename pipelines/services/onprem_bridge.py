@@ -15,7 +15,9 @@ It runs in the cluster as an ASGI app (Starlette on uvicorn):
 
     uvicorn pipelines.services.onprem_bridge:app --host 0.0.0.0 --port 8080
 
-configured by environment variables (see `BridgeConfig.from_env`). `python -m
+configured by environment variables (see `BridgeConfig.from_env`); the two credentials are
+read from mounted Secret files named by `MLFLOW_WEBHOOK_SECRET_FILE` and `RELEASE_TOKEN_FILE`
+(the plain variables are accepted for local runs). `python -m
 pipelines.services.onprem_bridge register ...` creates or updates the MLflow webhook that
 points at the bridge (run once per deployment by a Kubernetes Job).
 """
@@ -33,6 +35,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import requests
@@ -63,13 +66,13 @@ class BridgeConfig:
     """What the bridge needs; in the cluster it comes from the environment."""
 
     webhook_secret: str
-    """Shared HMAC secret of the MLflow webhook (MLFLOW_WEBHOOK_SECRET)."""
+    """Shared HMAC secret of the MLflow webhook (the file MLFLOW_WEBHOOK_SECRET_FILE names)."""
     provider: str = "none"
     """CI system: none, github or azuredevops (RELEASE_PROVIDER)."""
     repository: str = ""
     """`owner/repo` or `organization/project` (RELEASE_REPOSITORY)."""
     token: str = ""
-    """CI token (RELEASE_TOKEN); never logged."""
+    """CI token (the file RELEASE_TOKEN_FILE names); never logged."""
     event_type: str = "mlops-release"
     """GitHub repository_dispatch type (RELEASE_EVENT_TYPE)."""
     pipeline_id: str = ""
@@ -113,10 +116,10 @@ class BridgeConfig:
     def from_env(cls, env: Mapping[str, str] | None = None) -> BridgeConfig:
         env = os.environ if env is None else env
         return cls(
-            webhook_secret=env.get("MLFLOW_WEBHOOK_SECRET", ""),
+            webhook_secret=read_secret(env, "MLFLOW_WEBHOOK_SECRET"),
             provider=env.get("RELEASE_PROVIDER", "none"),
             repository=env.get("RELEASE_REPOSITORY", ""),
-            token=env.get("RELEASE_TOKEN", ""),
+            token=read_secret(env, "RELEASE_TOKEN"),
             event_type=env.get("RELEASE_EVENT_TYPE", "mlops-release"),
             pipeline_id=env.get("RELEASE_PIPELINE_ID", ""),
             alias=env.get("RELEASE_ALIAS", "champion"),
@@ -125,6 +128,23 @@ class BridgeConfig:
             api_url=env.get("RELEASE_API_URL", ""),
             max_skew_seconds=int(env.get("RELEASE_MAX_SKEW_SECONDS", "300")),
         )
+
+
+def read_secret(env: Mapping[str, str], name: str) -> str:
+    """A credential from the file `<name>_FILE` names (a mounted Secret), else from `<name>`.
+
+    A `_FILE` that is set but unreadable is an error naming the variable and the path, never a
+    silent fallback to an empty credential."""
+    path = env.get(f"{name}_FILE", "")
+    if not path:
+        return env.get(name, "")
+    try:
+        return Path(path).read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise ValueError(
+            f"{name}_FILE={path!r} cannot be read ({exc.strerror}); mount the Secret holding "
+            f"{name} at that path"
+        ) from exc
 
 
 def sign(secret: str, delivery_id: str, timestamp: str, body: bytes) -> str:
@@ -297,9 +317,12 @@ def main(argv: list[str] | None = None) -> int:
     reg.add_argument("--url", required=True, help="the bridge's /webhook URL")
     reg.add_argument("--event", action="append", default=None)
     args = parser.parse_args(argv)
-    secret = os.environ.get("MLFLOW_WEBHOOK_SECRET", "")
+    try:
+        secret = read_secret(os.environ, "MLFLOW_WEBHOOK_SECRET")
+    except ValueError as exc:
+        parser.error(str(exc))
     if not secret:
-        parser.error("MLFLOW_WEBHOOK_SECRET is not set")
+        parser.error("MLFLOW_WEBHOOK_SECRET_FILE (or MLFLOW_WEBHOOK_SECRET) is not set")
     hook_id = register_webhook(
         name=args.name, url=args.url, secret=secret, events=args.event or [ALIAS_EVENT]
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -103,10 +104,16 @@ def test_release_trigger_filters_model_registered_for_this_model(plan_for) -> No
     assert topic.inputs["topicType"] == "Microsoft.MachineLearningServices.Workspaces"
     assert topic.inputs["source"].endswith("/workspaces/" + workspace.inputs["workspaceName"])
     app = plan.one("azure-native:web:WebApp")
-    assert sub.inputs["destination"]["resourceId"].endswith(
-        f"/sites/{app.inputs['name']}/functions/forward"
+    # private mode: to the forwarder's queue in the artifact store, never the function's URL
+    assert "destination" not in sub.inputs, "prod must not deliver to the function's webhook"
+    delivery = sub.inputs["deliveryWithResourceIdentity"]
+    account = plan.one("azure-native:storage:StorageAccount")
+    assert delivery["destination"]["resourceId"].endswith(
+        "/storageAccounts/" + account.inputs["accountName"]
     ), "release-subscription destination"
     settings = {s["name"]: s["value"] for s in app.inputs["siteConfig"]["appSettings"]}
+    assert delivery["destination"]["queueName"] == settings["EVENTS_QUEUE_NAME"] == "events"
+    assert settings["FORWARDER_TRIGGER"] == "queue"
     assert settings["CI_PROVIDER"] == "github"
     assert settings["CI_REPOSITORY"] == "contoso/ml-platform"
     assert settings["CI_TOKEN"].startswith("@Microsoft.KeyVault(SecretUri=https://"), (
@@ -203,8 +210,10 @@ def test_role_assignments_name_stack_resources(plan_for) -> None:
         *(f"/workspaces/{r.inputs['workspaceName']}" for r in plan.by_type(f"{ML}:Workspace")),
     }
     assert ids is not None
+    # Event Grid's system identities are granted one queue and one container of the store
+    child = re.compile(r"/(queueServices|blobServices)/default/(queues|containers)/[^/]+$")
     for scope in scopes:
-        assert any(scope.endswith(n) for n in names), f"role assignment on {scope}"
+        assert any(child.sub("", scope).endswith(n) for n in names), f"role assignment on {scope}"
 
 
 def test_prod_stores_are_protected(plan_for) -> None:
@@ -269,7 +278,7 @@ def test_private_endpoints_cover_the_stores(plan_for) -> None:
         pe.inputs["privateLinkServiceConnections"][0]["groupIds"][0]
         for pe in plan.by_type("azure-native:network:PrivateEndpoint")
     )
-    assert groups == ["amlworkspace", "blob", "dfs", "registry", "vault"]
+    assert groups == ["amlworkspace", "blob", "dfs", "queue", "registry", "vault"]
 
 
 def test_pipeline_runs_the_pinned_kit_image_from_the_stack_registry(plan_for) -> None:

@@ -221,6 +221,15 @@ BAD = [
     ("forwarder", {"ci_provider": "github"}, ["repository=None", "ci_token_secret_uri=None"]),
     ("release", {"model_name": "my model"}, ["model_name='my model'"]),
     ("data", {"container": "Raw Data"}, ["container='Raw Data'"]),
+    # issue #13: the private forwarder path
+    ("network", {"cidr": "10.1.2.0/24"}, ["cidr='10.1.2.0/24'", "/16 to /23", "network.cidr"]),
+    ("forwarder", {"private": True}, ["subnet_id=None", "PrivateNetwork.functions_subnet_id"]),
+    (
+        "release",
+        {"queue_id": ID},
+        ["subscription_id=None", "dead_letter_container_id=None", "Foundation.subscription_id"],
+    ),
+    ("data", {"queue_id": ID, "subscription_id": "s"}, ["dead_letter_container_id=None"]),
 ]
 
 

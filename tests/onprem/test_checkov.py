@@ -43,20 +43,10 @@ _DEV_TAGS = (
     "test_prod_third_party_images_are_pinned_dev_images_follow_tags); prod pins every image by "
     "digest and passes"
 )
-_SECRET_ENV = (
-    "not yet fixed (issue #13 follow-up): this workload still reads a credential from an "
-    "environment variable; moving it to a mounted file needs its program to read `*_FILE`"
-)
 ALLOWED: tuple[tuple[str, str, str], ...] = (
     ("CKV_K8S_14", "*.mlops-*-dev-*", _DEV_TAGS),
     ("CKV_K8S_15", "*.mlops-*-dev-*", _DEV_TAGS),
     ("CKV_K8S_43", "*.mlops-*-dev-*", _DEV_TAGS),
-    ("CKV_K8S_35", "*-mlflow", _SECRET_ENV + " (the PostgreSQL URI and S3 keys)"),
-    ("CKV_K8S_35", "*-capture", _SECRET_ENV + " (S3 keys)"),
-    ("CKV_K8S_35", "*-release-bridge", _SECRET_ENV + " (webhook secret, CI token)"),
-    ("CKV_K8S_35", "*-release-webhook", _SECRET_ENV + " (webhook secret)"),
-    ("CKV_K8S_35", "*-minio", _SECRET_ENV + " (root credentials)"),
-    ("CKV_K8S_35", "*-minio-setup", _SECRET_ENV + " (root and S3 credentials for `mc`)"),
 )
 
 CANARY = {

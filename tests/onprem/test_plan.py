@@ -149,9 +149,14 @@ def test_bridge_gets_the_release_settings_and_the_token_from_a_secret(plan_for: 
     assert config["RELEASE_REPOSITORY"] == "globex/ml-platform"
     assert config["RELEASE_MODEL_NAME"] == "globex-classifier"
     bridge = _one(plan, "kubernetes:apps/v1:Deployment", "release-bridge").inputs
-    env = {e["name"]: e for e in bridge["spec"]["template"]["spec"]["containers"][0]["env"]}
+    pod = bridge["spec"]["template"]["spec"]
     token = _one(plan, "kubernetes:core/v1:Secret", "secrets-release-token").inputs
-    assert env["RELEASE_TOKEN"]["valueFrom"]["secretKeyRef"]["name"] == token["metadata"]["name"]
+    # the token is a file of the mounted Secret, at the path the ConfigMap names
+    path = config["RELEASE_TOKEN_FILE"]
+    mount = next(m for m in pod["containers"][0]["volumeMounts"] if path.startswith(m["mountPath"]))
+    volume = next(v for v in pod["volumes"] if v["name"] == mount["name"])
+    assert volume["secret"]["secretName"] == token["metadata"]["name"]
+    assert path.rsplit("/", 1)[1] in [i["path"] for i in volume["secret"]["items"]]
     assert token["stringData"] == "[secret]"
     assert plan_for("globex-dev").by_type("kubernetes:core/v1:Secret") != []
     dev_secrets = [r.name for r in plan_for("globex-dev").by_type("kubernetes:core/v1:Secret")]
