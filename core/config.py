@@ -24,7 +24,7 @@ from pydantic.alias_generators import to_camel
 NAMESPACE = "mlops"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
-Blueprint = Literal["sagemaker", "azureml", "onprem"]
+Blueprint = Literal["sagemaker", "azureml", "onprem", "cluster"]
 Environment = Literal["dev", "staging", "prod"]
 
 # Keys whose values are credentials: they must be stored with `pulumi config set --secret`.
@@ -199,6 +199,30 @@ class KubernetesSettings(_Model):
     """cert-manager ClusterIssuer that signs the ingress certificates."""
     api_server_cidr: str = Field("0.0.0.0/0", pattern=r"^\d{1,3}(\.\d{1,3}){3}/\d{1,2}$")
     """Address range of the Kubernetes API as pods reach it (narrow it, e.g. 10.96.0.1/32)."""
+    cluster_stack: str | None = Field(None, pattern=r"^([\w.-]+/){0,2}[a-z][a-z0-9-]{0,62}$")
+    """onprem: the cluster stack (blueprint `cluster`) this stack runs on, e.g. `globex-cluster`
+    (or `org/project/stack`); its outputs name the shared operators, issuer and storage."""
+
+
+CLIENT_STACK = r"^[a-z][a-z0-9]{1,19}-(dev|staging|prod)$"
+
+
+class ClusterSettings(_Model):
+    clients: tuple[str, ...] = ()
+    """cluster: the client stacks (`<client>-<environment>`) sharing this cluster; each gets
+    its own storage container, training PriorityClass and CI namespace rights."""
+    ingress_class: str = Field("nginx", pattern=r"^[a-z0-9]([a-z0-9.-]{0,61}[a-z0-9])?$")
+    """cluster: IngressClass of the cluster's ingress controller (client ingresses use it)."""
+    ingress_namespace: str = Field("ingress-nginx", pattern=r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+    """cluster: namespace of the ingress controller (client NetworkPolicies admit it)."""
+    monitoring_namespace: str = Field("monitoring", pattern=r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+    """cluster: namespace of Prometheus (client NetworkPolicies admit its scrapes)."""
+    control_plane_cidr: str | None = Field(None, pattern=r"^\d{1,3}(\.\d{1,3}){3}/\d{1,2}$")
+    """cluster: addresses the API server calls the operators' webhooks from (the control-plane
+    nodes, e.g. 10.0.0.0/24); the operator namespaces admit webhook calls only from there."""
+    issuer_secret: str = Field("internal-ca", pattern=r"^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$")
+    """cluster: Secret in cert-manager's namespace holding the CA the ClusterIssuer signs with
+    (created by the platform team; the issuer is named by kubernetes.clusterIssuer)."""
 
 
 class BatchSettings(_Model):
@@ -249,7 +273,7 @@ class CiSettings(_Model):
 
 
 class Suppression(_Model):
-    control: str = Field(pattern=r"^[A-Z]+-[A-Z0-9]+(-[A-Z0-9]+)*$")
+    control: str = Field(pattern=r"^[A-Z][A-Z0-9]*-[A-Z0-9]+(-[A-Z0-9]+)*$")
     """Id of the control that is waived for this stack."""
     justification: str = Field(min_length=10)
     """Why the control does not apply; shown in the plan and the docs."""
@@ -259,7 +283,8 @@ class StackSettings(_Model):
     """A validated stack. Built only by `validate_settings`."""
 
     blueprint: Blueprint
-    """Platform blueprint: sagemaker (AWS), azureml (Azure) or onprem (Kubernetes)."""
+    """Platform blueprint: sagemaker (AWS), azureml (Azure), onprem (Kubernetes) or cluster (the
+    operators and cluster-wide objects the on-prem stacks of one cluster share)."""
     client: str = Field(pattern=r"^[a-z][a-z0-9]{1,19}$")
     """Short client name (lowercase letters and digits), used in every resource name."""
     environment: Environment
@@ -313,6 +338,8 @@ class StackSettings(_Model):
     """Stateful stores: protection and version retention."""
     kubernetes: KubernetesSettings = KubernetesSettings()
     """On-prem cluster settings."""
+    cluster: ClusterSettings = ClusterSettings()
+    """Shared cluster stack (blueprint `cluster`): the client stacks it serves."""
     suppressions: tuple[Suppression, ...] = ()
     """Controls waived for this stack, each with a justification."""
 
@@ -341,6 +368,7 @@ BLUEPRINT_DEFAULTS: dict[str, dict[str, Any]] = {
         "batch": {"instanceType": "Standard_DS3_v2"},
     },
     "onprem": {"region": "local"},
+    "cluster": {"region": "local"},
 }
 
 TIER_DEFAULTS: dict[str, dict[str, Any]] = {
@@ -650,7 +678,7 @@ def _tag_rule(bp: Any, key: str, value: Any) -> str | None:
             return "is too long for Azure (name 1-512 characters, value at most 256)"
         if bad := sorted(_AZURE_TAG_FORBIDDEN & set(key)):
             return f"has characters Azure tag names forbid ({''.join(bad)}; none of <>%&\\?/)"
-    if bp == "onprem":
+    if bp in ("onprem", "cluster"):
         # Tags become Kubernetes labels; `prefix:name` becomes the label `prefix/name`.
         prefix, sep, name = key.replace(":", "/", 1).rpartition("/")
         if sep and (len(prefix) > 253 or not _DNS_SUBDOMAIN.match(prefix)):
@@ -748,6 +776,7 @@ def _platform_problems(raw: Mapping[str, Any], stack: str) -> list[Problem]:
                 "has local NVMe storage, for which SageMaker refuses the stack's KMS key",
                 "pick an instance type without `d`, e.g. ml.m5.xlarge",
             )
+    problems.extend(_cluster_problems(raw, stack))
     if bp == "onprem":
         capture = _get(raw, "endpoint.capturePercent")
         if isinstance(capture, int) and capture not in (0, 100):
@@ -770,6 +799,75 @@ def _platform_problems(raw: Mapping[str, Any], stack: str) -> list[Problem]:
                     f"shorten kubernetes.namespacePrefix or mlops:client (at most "
                     f"{_K8S_NAMESPACE_ROOM} for `<prefix>-<client>-<environment>`)",
                 )
+    return problems
+
+
+def _cluster_problems(raw: Mapping[str, Any], stack: str) -> list[Problem]:
+    """How an on-prem client stack names its cluster stack, and what a cluster stack lists."""
+    problems: list[Problem] = []
+    bp = raw.get("blueprint")
+
+    def add(key: str, message: str, fix: str) -> None:
+        problems.append(Problem(key, _get(raw, key), message, fix))
+
+    client = raw.get("client") if isinstance(raw.get("client"), str) else "<client>"
+    if bp == "onprem":
+        if _get(raw, "kubernetes.clusterStack", None) is None:
+            add(
+                "kubernetes.clusterStack",
+                "is required: an on-prem stack runs on a cluster stack (blueprint cluster) that "
+                "installs the shared operators, CRDs and cluster-wide objects once",
+                f"set kubernetes.clusterStack in Pulumi.{stack}.yaml to the cluster stack, e.g. "
+                f"{client}-cluster (create one with `mlops new {client} --blueprint cluster`)",
+            )
+        if _get(raw, "kubernetes.clusterIssuer", None) is not None:
+            add(
+                "kubernetes.clusterIssuer",
+                "is set on a client stack, but the cluster stack owns the ClusterIssuer",
+                "remove it here; set kubernetes.clusterIssuer in the cluster stack",
+            )
+        if _get(raw, "cluster", None):  # Pulumi.yaml's neutral default is {}
+            add(
+                "cluster",
+                "applies only to blueprint cluster",
+                f"remove mlops:cluster from Pulumi.{stack}.yaml (list this stack in the cluster "
+                "stack's cluster.clients instead)",
+            )
+    if bp == "cluster":
+        if _get(raw, "kubernetes.clusterStack", None) is not None:
+            add(
+                "kubernetes.clusterStack",
+                "applies only to blueprint onprem (client stacks name their cluster stack)",
+                f"remove kubernetes.clusterStack from Pulumi.{stack}.yaml",
+            )
+        if _get(raw, "cluster.controlPlaneCidr", None) is None:
+            add(
+                "cluster.controlPlaneCidr",
+                "is required: the API server calls the operators' webhooks from the control "
+                "plane, and the operator namespaces admit those calls from there only",
+                f"set cluster.controlPlaneCidr in Pulumi.{stack}.yaml to the control-plane "
+                "nodes' range, e.g. 10.0.0.0/24",
+            )
+        clients = _get(raw, "cluster.clients", ())
+        if isinstance(clients, list | tuple):
+            if not clients:
+                add(
+                    "cluster.clients",
+                    "is empty: a cluster stack serves at least one client stack",
+                    f"list the client stacks as `<client>-<environment>` in cluster.clients, "
+                    f"e.g. [{client}-dev, {client}-prod]",
+                )
+            bad = [c for c in clients if not (isinstance(c, str) and re.match(CLIENT_STACK, c))]
+            if bad:
+                add(
+                    "cluster.clients",
+                    f"has entries that are not `<client>-<environment>` stacks: {bad}",
+                    "use names like globex-dev (client: 2-20 lowercase letters and digits; "
+                    "environment: dev, staging or prod)",
+                )
+            twice = sorted({c for c in clients if clients.count(c) > 1})
+            if twice:
+                add("cluster.clients", f"lists {twice} more than once", "list each client once")
     return problems
 
 
@@ -983,8 +1081,43 @@ def tier_config(client: str, blueprint: str, environment: str) -> dict[str, Any]
             continue
         config[f"{NAMESPACE}:{key}"] = dumped[key]
     if blueprint == "onprem":
-        config[f"{NAMESPACE}:kubernetes"] = dumped["kubernetes"]
+        config[f"{NAMESPACE}:kubernetes"] = {
+            **dumped["kubernetes"],
+            "clusterStack": f"{client}-cluster",
+        }
+        config[f"{NAMESPACE}:kubernetes"].pop("clusterIssuer", None)
     return config
+
+
+def cluster_config(client: str, environment: str = "prod") -> dict[str, Any]:
+    """The `config:` block `mlops new CLIENT --blueprint cluster` writes: the client's three
+    tiers listed as the stacks sharing the cluster, and the cluster-wide keys."""
+    dumped = StackSettings.model_validate(
+        {"blueprint": "cluster", "client": client, "environment": environment}
+    ).model_dump(by_alias=True, mode="json", exclude_none=True)
+    kube = {k: dumped["kubernetes"][k] for k in ("ingressDomain", "clusterIssuer")}
+    return {
+        f"{NAMESPACE}:blueprint": "cluster",
+        f"{NAMESPACE}:client": client,
+        f"{NAMESPACE}:environment": environment,
+        f"{NAMESPACE}:kubernetes": kube,
+        f"{NAMESPACE}:cluster": {
+            **dumped["cluster"],
+            "clients": [f"{client}-{env}" for env in ("dev", "staging", "prod")],
+            "controlPlaneCidr": "10.0.0.0/24",
+        },
+        f"{NAMESPACE}:suppressions": [CLUSTER_WEBHOOK_SUPPRESSION],
+    }
+
+
+CLUSTER_WEBHOOK_SUPPRESSION = {
+    "control": "K8S-NET-05",
+    "justification": (
+        "the API server calls the operators' admission webhooks from the control-plane nodes, "
+        "which no namespace or pod selector can name; the operator namespaces admit the "
+        "webhook ports from cluster.controlPlaneCidr only"
+    ),
+}
 
 
 # The schema's own defaults, for the component arguments that mirror a config key: a
