@@ -389,7 +389,7 @@ CONTROLS: tuple[Control, ...] = (
         2,
         "The endpoint keeps at least 2 replicas",
         "One pod failing or draining must not take the endpoint down.",
-        dev_exception="dev scales the endpoint to zero between requests",
+        dev_exception="dev runs a single predictor replica",
     ),
     Control(
         "K8S-KSV-02",
@@ -405,11 +405,12 @@ CONTROLS: tuple[Control, ...] = (
         "K8S-KSV-03",
         P,
         ISVC,
-        "spec.predictor.canaryTrafficPercent",
-        "at_most",
-        50,
-        "A new model version first gets a canary share of traffic",
-        "A bad version reaches a fraction of requests while its alerts are watched.",
+        "spec.predictor.deploymentStrategy.rollingUpdate.maxSurge",
+        "matches",
+        r"^([1-9]|[1-4][0-9]|50)%$",
+        "A new model version first gets a share (at most 50%) of the predictor pods",
+        "RawDeployment rolls a new version out pod by pod: a bad version serves a fraction of "
+        "requests while its alerts are watched, and the old pods stay until the new are ready.",
         dev_exception="dev rolls out all at once",
     ),
     Control(
