@@ -854,20 +854,25 @@ def _cluster_problems(raw: Mapping[str, Any], stack: str) -> list[Problem]:
                 add(
                     "cluster.clients",
                     "is empty: a cluster stack serves at least one client stack",
-                    f"list the client stacks as `<client>-<environment>` in cluster.clients, "
-                    f"e.g. [{client}-dev, {client}-prod]",
+                    f"list the client stacks as `<client>-<environment>` in cluster.clients in "
+                    f"Pulumi.{stack}.yaml, e.g. [{client}-dev, {client}-prod]",
                 )
             bad = [c for c in clients if not (isinstance(c, str) and re.match(CLIENT_STACK, c))]
             if bad:
                 add(
                     "cluster.clients",
                     f"has entries that are not `<client>-<environment>` stacks: {bad}",
-                    "use names like globex-dev (client: 2-20 lowercase letters and digits; "
-                    "environment: dev, staging or prod)",
+                    f"fix cluster.clients in Pulumi.{stack}.yaml: names like globex-dev "
+                    "(client: 2-20 lowercase letters and digits; environment: dev, staging or "
+                    "prod)",
                 )
             twice = sorted({c for c in clients if clients.count(c) > 1})
             if twice:
-                add("cluster.clients", f"lists {twice} more than once", "list each client once")
+                add(
+                    "cluster.clients",
+                    f"lists {twice} more than once",
+                    f"list each client stack once in cluster.clients in Pulumi.{stack}.yaml",
+                )
     return problems
 
 

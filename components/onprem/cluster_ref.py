@@ -51,16 +51,16 @@ def cluster_info(
     output, a stack that is not a cluster stack, or a client the cluster does not list."""
     problems: list[str] = []
     missing = [n for n in NEEDED if outputs.get(n) in (None, "")]
-    if missing:
+    if outputs.get("blueprint") not in (None, "", "cluster"):
+        problems.append(
+            f"kubernetes.clusterStack={stack!r} is a stack of blueprint "
+            f"{outputs['blueprint']!r}, not cluster; name the cluster stack"
+        )
+    elif missing:
         problems.append(
             f"cluster stack {stack!r} (kubernetes.clusterStack) has no output(s) "
             f"{', '.join(missing)}; deploy it with `mlops apply {stack.rsplit('/', 1)[-1]}`, or "
             "set kubernetes.clusterStack to a stack of blueprint cluster"
-        )
-    elif outputs["blueprint"] != "cluster":
-        problems.append(
-            f"kubernetes.clusterStack={stack!r} is a stack of blueprint "
-            f"{outputs['blueprint']!r}, not cluster; name the cluster stack"
         )
     else:
         clients = outputs["clients"]

@@ -16,16 +16,21 @@ from typing import Any
 from pulumi.runtime import mocks as pulumi_mocks
 
 from blueprints import cluster as cluster_blueprint
-from core.config import PROJECT_ROOT, load_stack
+from core.config import PROJECT_ROOT, StackSettings, existing_stack_file, load_stack
 
 _PASSWORD = "random:index/randomPassword:RandomPassword"
 STACK_REFERENCE = "pulumi:pulumi:StackReference"
 _state: dict[str, Path] = {"root": PROJECT_ROOT}
 
 
-def use_root(root: Path) -> None:
-    """The project whose stack files answer StackReferences (the plan's root)."""
+def use_root(root: Path, settings: StackSettings) -> None:
+    """The project whose stack files answer StackReferences (the plan's root). A client
+    stack whose cluster stack has no stack file there fails here, before the program runs,
+    with FileNotFoundError naming the stacks there are."""
     _state["root"] = root
+    stack = settings.kubernetes.cluster_stack
+    if settings.blueprint == "onprem" and stack:
+        existing_stack_file(stack.rsplit("/", 1)[-1], root)
 
 
 def cluster_outputs(stack: str, root: Path | None = None) -> dict[str, Any]:
