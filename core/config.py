@@ -349,6 +349,12 @@ class StackSettings(_Model):
         return f"{self.client}-{self.environment}"
 
     @property
+    def stack_name(self) -> str:
+        """The stack's conventional name: `<client>-<environment>`, or `<client>-cluster` for
+        a cluster stack (one per cluster, whatever tier's rules it follows)."""
+        return f"{self.client}-cluster" if self.blueprint == "cluster" else self.prefix
+
+    @property
     def all_tags(self) -> dict[str, str]:
         return {
             "mlops:client": self.client,
