@@ -1,19 +1,52 @@
-"""The shared layer of an on-prem cluster (its own stack per cluster, e.g. `globex-cluster`):
-every cluster-wide operator, CRD and object the on-prem client stacks need, installed once.
+"""The shared layer of an on-prem cluster, in its own stack per cluster
+(`Pulumi.<owner>-cluster.yaml`, e.g. `globex-cluster`): every cluster-wide operator, CRD
+and object the on-prem client stacks need, installed and owned once, so that no client stack
+declares anything cluster-scoped.
 
-cert-manager and its CA ClusterIssuer, the Prometheus Operator CRDs, Argo Workflows and Argo
-Events (CRDs and cluster-wide controllers) and KServe (CRDs and controller in RawDeployment
-mode), each chart pinned by version in its own restricted, default-deny namespace; per client
-stack in `cluster.clients`, its ClusterStorageContainer, training PriorityClass and the CI
-identity's rights on its own namespaces.
+What it installs, each chart pinned by version (`components/onprem/operators.py`, `CHARTS`)
+into its own namespace that enforces the restricted Pod Security Standard, denies traffic by
+default and carries a ResourceQuota and a LimitRange:
+
+- cert-manager (CRDs kept on uninstall) and the CA ClusterIssuer `kubernetes.clusterIssuer`,
+  signing with the key pair in the Secret `cluster.issuerSecret` (created by the platform team
+  in the cert-manager namespace);
+- the Prometheus Operator CRDs (`prometheus-operator-crds`), which the clients'
+  ServiceMonitors and PrometheusRules need. On a cluster where kube-prometheus-stack already
+  owns those CRDs, Helm refuses to adopt them: remove that release from `CHARTS` there;
+- Argo Workflows and Argo Events: CRDs and one cluster-wide controller each. A client's
+  WorkflowTemplates, CronWorkflows, EventBus, EventSources and Sensors live in its own
+  pipelines namespace, with the artifact repository in that namespace's
+  `artifact-repositories` ConfigMap;
+- KServe CRDs and controller in **RawDeployment** mode.
+
+Per client stack listed in `cluster.clients` (`components/onprem/tenants.py`): a
+ClusterStorageContainer matching only that client's URI prefix (`<client>-<env>-models:/`)
+and downloading from that client's MLflow, so two clients never resolve each other's models;
+the training PriorityClass its workflows run at; and a ClusterRole and binding that let its CI
+identity get and patch exactly its own Namespace objects.
+
+Why RawDeployment and not Serverless: Serverless needs Knative Serving and a gateway (Istio or
+Kourier) installed, upgraded and secured on every cluster, for scale to zero and traffic
+splitting. In RawDeployment an InferenceService is a Deployment, a Service and an HPA, which
+the cluster already knows how to run. What it costs: the endpoint keeps at least one replica
+(dev's `endpoint.minInstances: 0` runs one), autoscaling follows CPU rather than requests, and a
+new version rolls out pod by pod in steps of `rollout.trafficStepPercent` of the pods instead
+of a Knative traffic split; the Prometheus rollback alerts watch it either way.
 
 Client stacks (blueprint `onprem`) name this stack in `kubernetes.clusterStack` and read its
-outputs through a StackReference; they declare only objects inside their own namespaces, so a
-client's `pulumi destroy`, or unpinning its model, never touches another client or an operator.
+outputs through a StackReference before creating anything; a missing output, a stack of
+another blueprint, or a client missing from `cluster.clients` stops them with the fix. Add a
+client by listing it in `cluster.clients` and applying this stack first. The offline plan
+answers a client's StackReference with this stack's outputs, computed from its stack file.
 
-RawDeployment, not Serverless: an InferenceService becomes a Deployment, a Service and an HPA,
-so there is no Knative Serving and no gateway to install, upgrade and secure on every cluster.
-What that costs (no scale to zero, no Knative traffic split) is in docs/blueprints/cluster.md.
+The API server calls the operators' admission webhooks from the control-plane nodes, which no
+namespace or pod selector can name: the operator namespaces admit the webhook ports from
+`cluster.controlPlaneCidr` only, and the stack carries a justified suppression of K8S-NET-05
+for those rules (`mlops new <owner> --blueprint cluster` writes it).
+
+Known gaps: the charts' controller images are pinned by chart version (each chart pins its
+image tags), not yet by digest; `helm template` the pinned versions and set the digests in the
+chart values before a production install.
 
 Not a client stack: it has none of the contract's capabilities and exports its own outputs
 (`core.contract.CLUSTER_OUTPUTS`).

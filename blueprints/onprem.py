@@ -9,8 +9,10 @@ runs, because it is the registry; `tracking.enabled` does not remove it). Argo W
 the compiled training pipeline on a schedule and, through Argo Events, when raw data lands.
 Approving a version (the `champion` alias) fires an MLflow webhook at an in-cluster bridge
 that checks its signature and starts the CI release workflow. Once `mlops:model` names a
-version, KServe serves it with autoscaling, a canary share for new versions, a disruption
-budget and request capture to the artifact store. Prometheus rules alert on errors, latency,
+version, KServe serves it in RawDeployment mode: an HPA scales the predictor on CPU (at least
+one replica: RawDeployment does not scale to zero), a new version rolls out in steps of
+`rollout.trafficStepPercent` of the pods, a disruption budget, and request capture to the
+artifact store. Prometheus rules alert on errors, latency,
 drift and budget use; cert-manager certificates put TLS on every ingress.
 
 The stack runs on a cluster stack (blueprint `cluster`, named by `kubernetes.clusterStack`)
@@ -19,7 +21,12 @@ Workflows, Argo Events and KServe (RawDeployment mode) once, and owns this stack
 cluster-scoped objects (storage container, training PriorityClass, CI namespace rights). This
 stack reads it through a StackReference and declares only objects in its own three namespaces
 (which it owns), so unpinning a model or destroying the stack touches no other client.
-Assumed present on the cluster: an ingress controller and Prometheus with kube-state-metrics.
+Several clients share a cluster safely: each client stack owns its namespaces (a tenant
+creating its own namespaces is normal; the cluster stack grants its CI identity rights on
+exactly those), and its quotas, limit ranges, default-deny policies and namespaced RBAC keep
+it apart; its ingress hosts live under its own `kubernetes.ingressDomain` (give every client
+its own). Assumed present on the cluster: an ingress controller and Prometheus with
+kube-state-metrics.
 
 Known gaps: a new version that trips the rollback alerts is rolled back by a person (set
 `mlops:model` back and run `mlops apply`), since KServe does not act on alerts. The kit's own

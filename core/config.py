@@ -196,7 +196,8 @@ class KubernetesSettings(_Model):
     ingress_domain: str = Field("mlops.internal", pattern=r"^[a-z0-9.-]+$")
     """DNS suffix for the endpoint and MLflow ingress hosts."""
     cluster_issuer: str = "internal-ca"
-    """cert-manager ClusterIssuer that signs the ingress certificates."""
+    """cluster: the cert-manager ClusterIssuer the cluster stack creates to sign ingress
+    certificates (client stacks use the one their cluster stack exports)."""
     api_server_cidr: str = Field("0.0.0.0/0", pattern=r"^\d{1,3}(\.\d{1,3}){3}/\d{1,2}$")
     """Address range of the Kubernetes API as pods reach it (narrow it, e.g. 10.96.0.1/32)."""
     cluster_stack: str | None = Field(None, pattern=r"^([\w.-]+/){0,2}[a-z][a-z0-9-]{0,62}$")
