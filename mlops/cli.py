@@ -327,7 +327,10 @@ def plans() -> None:
             stack,
             settings.blueprint,
             str(len(result.records)),
-            f"{given}/{len(result.capabilities)}",
+            # a cluster stack gives none itself: its client stacks do
+            "shared layer"
+            if settings.blueprint == "cluster"
+            else f"{given}/{len(result.capabilities)}",
             f"{passed} pass, {len(result.failed_controls)} fail",
             "[green]ok[/]" if ok else "[bold red]failed[/]",
         )
