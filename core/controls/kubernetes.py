@@ -688,3 +688,52 @@ CONTROLS = CONTROLS + (
         when=_CI,
     ),
 )
+
+# --- Cluster stack (blueprints/cluster.py, components/onprem/tenants.py) ---------------------
+_CSC = "kubernetes:serving.kserve.io/v1alpha1:ClusterStorageContainer"
+CONTROLS = CONTROLS + (
+    Control(
+        "K8S-CSC-01",
+        P,
+        _CSC,
+        "spec.container.image",
+        "matches",
+        DIGEST,
+        "Storage initializers run the kit image pinned by digest",
+        "The init container fetches every client's models into its predictor: it is exactly the "
+        "reviewed image, not whatever a tag points to.",
+        dev_exception="dev runs the kit image by tag",
+    ),
+    Control(
+        "K8S-CSC-02",
+        P,
+        _CSC,
+        "spec.supportedUriFormats[*].prefix",
+        "matches",
+        r"^[a-z][a-z0-9]{1,19}-(dev|staging|prod)-models:/$",
+        "Each storage container matches only one client stack's URI prefix",
+        "A shared `models:/` prefix would let one client's predictor fetch with another "
+        "client's storage container (and the two containers conflict).",
+    ),
+    Control(
+        "K8S-CSC-03",
+        P,
+        _CSC,
+        "spec.container.securityContext.runAsNonRoot",
+        "equals",
+        True,
+        "Storage initializers run as non-root",
+        "They run inside every client's restricted serving namespace.",
+    ),
+    Control(
+        "K8S-CSC-04",
+        P,
+        _CSC,
+        "spec.container.resources.limits.memory",
+        "present",
+        None,
+        "Storage initializers have memory limits",
+        "A large model download cannot starve the predictor's node.",
+    ),
+)
+

@@ -314,3 +314,22 @@ def test_config_errors_name_the_key_and_the_fix(config: dict, key: str, message:
     assert found, [str(p) for p in err.value.problems]
     assert message in found[0].message, found[0].message
     assert "Pulumi.globex-x.yaml" in found[0].fix or "cluster stack" in found[0].fix
+
+
+def test_storage_container_controls_bite(plan_for: PlanFor) -> None:
+    import copy
+
+    from tests.conftest import control_status
+
+    records = copy.deepcopy(plan_for("globex-cluster").records)
+    csc = "kubernetes:serving.kserve.io/v1alpha1:ClusterStorageContainer"
+    for cid in ("K8S-CSC-01", "K8S-CSC-02", "K8S-CSC-03", "K8S-CSC-04"):
+        assert control_status(records, "kubernetes", cid) == "pass", cid
+    spec = next(r for r in records if r.type == csc).inputs["spec"]
+    spec["supportedUriFormats"] = [{"prefix": "models:/"}]
+    spec["container"]["image"] = "ghcr.io/globex/mlops-kit:0.1.0"
+    del spec["container"]["resources"]["limits"]
+    spec["container"]["securityContext"]["runAsNonRoot"] = False
+    for cid in ("K8S-CSC-01", "K8S-CSC-02", "K8S-CSC-03", "K8S-CSC-04"):
+        assert control_status(records, "kubernetes", cid) == "fail", cid
+    assert control_status(records, "kubernetes", "K8S-CSC-01", environment="dev") == "waived"

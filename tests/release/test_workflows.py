@@ -114,7 +114,6 @@ def test_stacks_lists_changed_stacks_for_matrices():
     # the cluster layer: its code affects the cluster stack and the on-prem clients on it
     shared = {**known, "globex-cluster": ("cluster", "prod")}
     assert affected_stacks(["blueprints/cluster.py"], shared) == ["globex-cluster", "globex-prod"]
-    assert affected_stacks(["Pulumi.globex-cluster.yaml"], shared) == ["globex-cluster"]
     out = CliRunner().invoke(app, ["stacks", "--env", "dev", "--json"])
     assert out.exit_code == 0, out.output
     rows = json.loads(out.stdout)
