@@ -736,4 +736,3 @@ CONTROLS = CONTROLS + (
         "A large model download cannot starve the predictor's node.",
     ),
 )
-
