@@ -154,6 +154,11 @@ def endpoint_app(prefix: str) -> str:
     return f"{prefix}-model"
 
 
+def metrics_service(app: str) -> str:
+    """The Service Prometheus scrapes the predictor's MLServer metrics through."""
+    return f"{app}-metrics"
+
+
 def surge(strategy: str, step_percent: int) -> str:
     """The rolling update's max surge: the share of pods the new version starts with."""
     return "100%" if strategy == "all-at-once" else f"{step_percent}%"
@@ -236,7 +241,7 @@ class ModelEndpoint(pulumi.ComponentResource):
         k8s.core.v1.Service(
             f"{name}-metrics",
             metadata={
-                "name": f"{app}-metrics",
+                "name": metrics_service(app),
                 "namespace": ns,
                 "labels": {**args.labels, **self.metrics_selector},
             },

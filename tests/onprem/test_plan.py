@@ -466,6 +466,11 @@ def test_alerts_cover_errors_latency_drift_and_budget(plan_for: PlanFor) -> None
         "ModelDriftDetected",
     } <= set(alerts)
     assert alerts["EndpointLatencyHigh"]["expr"].endswith("> 500")
+    # RawDeployment: MLServer's metrics through the endpoint's metrics Service, no Knative
+    service = _one(plan, "kubernetes:core/v1:Service", "endpoint-metrics").inputs["metadata"]
+    for name in ("EndpointErrors5xx", "EndpointLatencyHigh"):
+        assert f'service="{service["name"]}"' in alerts[name]["expr"], name
+        assert "revision_app" not in alerts[name]["expr"], name
     assert alerts["ModelDriftDetected"]["expr"].endswith("> 0.2")
     budget = [a for a in alerts if a.startswith("BudgetQuota")]
     assert len(budget) == 2 * len(plan.settings.budget.alert_percents)
