@@ -4,7 +4,9 @@ resource, with an error naming the missing output (or the missing client entry) 
 
 The values are read as plain values (not Outputs) because they name things the client's
 components validate and compose into manifests: the storage URI prefix, the PriorityClass,
-the ClusterIssuer, the ingress class and the operator namespaces.
+the ClusterIssuer, the ingress class and the operator namespaces. They are awaited with the
+SDK's `_sync_await`, the way its synchronous invokes wait (a private helper: pin the SDK, as
+requirements.lock does); no resource is created inside an `apply`.
 """
 
 from __future__ import annotations

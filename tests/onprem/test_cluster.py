@@ -333,3 +333,42 @@ def test_storage_container_controls_bite(plan_for: PlanFor) -> None:
     for cid in ("K8S-CSC-01", "K8S-CSC-02", "K8S-CSC-03", "K8S-CSC-04"):
         assert control_status(records, "kubernetes", cid) == "fail", cid
     assert control_status(records, "kubernetes", "K8S-CSC-01", environment="dev") == "waived"
+
+
+def _paths(values: dict, prefix: str = "") -> list[str]:
+    out = []
+    for key, value in values.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            out += _paths(value, f"{path}.")
+        else:
+            out.append(path)
+    return out
+
+
+def test_chart_values_are_keys_the_pinned_charts_define_or_read(plan_for: PlanFor) -> None:
+    """Helm ignores a value the chart neither defines nor reads: a misspelt key (say
+    `deploymentMod`) would leave KServe in Serverless mode without a word. Each value set on a
+    chart with vendored keys (tests/onprem/schemas/helm-values.json) must be one of them."""
+    import json
+    from pathlib import Path
+
+    known = json.loads((Path(__file__).parent / "schemas" / "helm-values.json").read_text())
+    checked = 0
+    for release in plan_for("globex-cluster").by_type(HELM):
+        chart = release.inputs["chart"].rsplit("/", 1)[-1]
+        if chart not in known["charts"]:
+            continue  # cert-manager, prometheus-operator-crds: no vendored keys yet
+        keys = known["charts"][chart]
+        assert release.inputs["version"] == keys["version"], chart
+        exact = set(keys["values"]) | set(keys["refs"])
+        free = set(keys["leaves"]) | set(keys["refs"])
+        for path in _paths(release.inputs.get("values") or {}):
+            parts = path.split(".")
+            ancestors = {".".join(parts[:i]) for i in range(1, len(parts))}
+            assert path in exact or ancestors & free, f"{chart}: {path} is not a chart value"
+            checked += 1
+    assert checked > 20
+    bad = {"kserve": {"controller": {"deploymentMod": "RawDeployment"}}}
+    assert "kserve.controller.deploymentMod" not in set(known["charts"]["kserve"]["values"])
+    assert _paths(bad) == ["kserve.controller.deploymentMod"]
