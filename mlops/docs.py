@@ -109,6 +109,10 @@ def config_reference() -> str:
         "- prod: realtime endpoint with `minInstances` >= 2, canary or linear rollout with "
         "`autoRollback`, protected stores, private network and manual approval; an override "
         "that weakens these is an error.\n"
+        "- onprem needs `kubernetes.clusterStack`, a stack of blueprint cluster that lists it "
+        "in `cluster.clients`; `kubernetes.clusterIssuer` and `cluster.*` belong to that "
+        "stack. A cluster stack needs `cluster.clients` (each `<client>-<environment>` once) "
+        "and `cluster.controlPlaneCidr`.\n"
     )
     return "".join(lines)
 
