@@ -33,6 +33,10 @@ the cluster already knows how to run. What it costs: the endpoint keeps at least
 new version rolls out pod by pod in steps of `rollout.trafficStepPercent` of the pods instead
 of a Knative traffic split; the Prometheus rollback alerts watch it either way.
 
+A platform team applies it with `mlops apply <owner>-cluster` (no model, so no registry is
+asked) before its client stacks, and again to add a client; CI's main workflow applies only
+the dev client stacks, and a pull request previews it when its code or stack file changes.
+
 Client stacks (blueprint `onprem`) name this stack in `kubernetes.clusterStack` and read its
 outputs through a StackReference before creating anything; a missing output, a stack of
 another blueprint, or a client missing from `cluster.clients` stops them with the fix. Add a
