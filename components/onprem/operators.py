@@ -87,7 +87,8 @@ CHARTS: dict[str, Chart] = {
 """Every chart the cluster stack installs, pinned. Refresh a pin by changing `version` (and
 `app_version`, the controller version it ships) together; `helm show chart` prints both."""
 
-OPERATOR_NAMESPACES = ("cert-manager", "mlops-monitoring-crds", "argo", "argo-events", "kserve")
+OPERATOR_NAMESPACES = tuple(dict.fromkeys(chart.namespace for chart in CHARTS.values()))
+"""One namespace per operator (KServe's two charts share one)."""
 CONTROLLER_RESOURCES = {
     "requests": {"cpu": "100m", "memory": "256Mi"},
     "limits": {"cpu": "500m", "memory": "512Mi"},
@@ -212,10 +213,7 @@ class ClusterOperators(pulumi.ComponentResource):
         validate(args)
         super().__init__("mlops:onprem:ClusterOperators", name, None, opts)
         self.versions = {key: chart.version for key, chart in CHARTS.items()}
-        namespaces = {
-            ns: self._namespace(name, ns, args)
-            for ns in OPERATOR_NAMESPACES  # one namespace per operator
-        }
+        namespaces = {ns: self._namespace(name, ns, args) for ns in OPERATOR_NAMESPACES}
         releases: dict[str, k8s.helm.v3.Release] = {}
         # CRDs before the controllers that serve them; cert-manager before KServe's webhook
         order = {
@@ -224,14 +222,13 @@ class ClusterOperators(pulumi.ComponentResource):
         }
         for key, chart in CHARTS.items():
             needs = [releases[k] for k in order.get(key, [])]
+            oci = chart.repo.startswith("oci://")  # an OCI chart is named by its full reference
             releases[key] = k8s.helm.v3.Release(
                 f"{name}-{key}",
                 name=chart.release,
-                chart=chart.chart
-                if not chart.repo.startswith("oci://")
-                else f"{chart.repo}/{chart.chart}",
+                chart=f"{chart.repo}/{chart.chart}" if oci else chart.chart,
                 version=chart.version,
-                repository_opts=None if chart.repo.startswith("oci://") else {"repo": chart.repo},
+                repository_opts=None if oci else {"repo": chart.repo},
                 namespace=chart.namespace,
                 create_namespace=False,
                 atomic=True,
