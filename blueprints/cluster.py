@@ -19,11 +19,15 @@ default and carries a ResourceQuota and a LimitRange:
   `artifact-repositories` ConfigMap;
 - KServe CRDs and controller in **RawDeployment** mode.
 
-Per client stack listed in `cluster.clients` (`components/onprem/tenants.py`): a
+Per client stack listed in `cluster.clients` with its ingress domain
+(`components/onprem/tenants.py`): a
 ClusterStorageContainer matching only that client's URI prefix (`<client>-<env>-models:/`)
 and downloading from that client's MLflow, so two clients never resolve each other's models;
 the training PriorityClass its workflows run at; and a ClusterRole and binding that let its CI
-identity get and patch exactly its own Namespace objects.
+identity get and patch exactly its own Namespace objects. Each client's ingress domain is
+registered once here (two clients on one domain is a config error), and a client whose
+`kubernetes.ingressDomain` differs from its registration stops with the fix, so no host of one
+client can route into another's namespaces.
 
 Why RawDeployment and not Serverless: Serverless needs Knative Serving and a gateway (Istio or
 Kourier) installed, upgraded and secured on every cluster, for scale to zero and traffic
@@ -108,7 +112,7 @@ def declared_outputs(settings: StackSettings) -> dict[str, Any]:
         "ingressClass": cluster.ingress_class,
         "ingressNamespace": cluster.ingress_namespace,
         "monitoringNamespace": cluster.monitoring_namespace,
-        "clients": {p: tenant(kube.namespace_prefix, p) for p in cluster.clients},
+        "clients": {p: tenant(kube.namespace_prefix, p, d) for p, d in cluster.clients.items()},
     }
 
 
@@ -134,7 +138,7 @@ def build(settings: StackSettings) -> dict[str, pulumi.Input[Any]]:
     ClusterTenants(
         "tenants",
         ClusterTenantsArgs(
-            clients=list(cluster.clients),
+            clients=dict(cluster.clients),
             namespace_prefix=kube.namespace_prefix,
             storage_image=settings.image or images.KIT_IMAGE.ref(pin=pin),
             labels=labels,

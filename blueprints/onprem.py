@@ -178,6 +178,7 @@ def build(settings: StackSettings) -> dict[str, pulumi.Input[str]]:
         kube.cluster_stack or "",
         prefix,
         [f"{namespace_prefix}-{role}" for role in ROLES],
+        kube.ingress_domain,
     )
     cluster = k8s.Provider("cluster", context=kube.context, enable_server_side_apply=True)
     on_cluster = pulumi.ResourceOptions(providers={"kubernetes": cluster})

@@ -208,10 +208,17 @@ class KubernetesSettings(_Model):
 CLIENT_STACK = r"^[a-z][a-z0-9]{1,19}-(dev|staging|prod)$"
 
 
+def default_ingress_domain(client: str, environment: str) -> str:
+    """The ingress domain `mlops new` gives an on-prem stack: its own, so that stacks sharing
+    a cluster never share an ingress host."""
+    return f"{environment}.{client}.mlops.internal"
+
+
 class ClusterSettings(_Model):
-    clients: tuple[str, ...] = ()
-    """cluster: the client stacks (`<client>-<environment>`) sharing this cluster; each gets
-    its own storage container, training PriorityClass and CI namespace rights."""
+    clients: dict[str, str] = Field(default_factory=dict)
+    """cluster: the client stacks sharing this cluster, `<client>-<environment>: <its
+    kubernetes.ingressDomain>`; each gets its own storage container, training PriorityClass
+    and CI namespace rights, and its ingress domain is its own (no host of two clients meets)."""
     ingress_class: str = Field("nginx", pattern=r"^[a-z0-9]([a-z0-9.-]{0,61}[a-z0-9])?$")
     """cluster: IngressClass of the cluster's ingress controller (client ingresses use it)."""
     ingress_namespace: str = Field("ingress-nginx", pattern=r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
@@ -855,30 +862,46 @@ def _cluster_problems(raw: Mapping[str, Any], stack: str) -> list[Problem]:
                 f"set cluster.controlPlaneCidr in Pulumi.{stack}.yaml to the control-plane "
                 "nodes' range, e.g. 10.0.0.0/24",
             )
-        clients = _get(raw, "cluster.clients", ())
-        if isinstance(clients, list | tuple):
+        clients = _get(raw, "cluster.clients", {})
+        if isinstance(clients, Mapping):
+            fix = f"fix cluster.clients in Pulumi.{stack}.yaml"
             if not clients:
                 add(
                     "cluster.clients",
                     "is empty: a cluster stack serves at least one client stack",
-                    f"list the client stacks as `<client>-<environment>` in cluster.clients in "
-                    f"Pulumi.{stack}.yaml, e.g. [{client}-dev, {client}-prod]",
+                    f"list the client stacks as `<client>-<environment>: <ingressDomain>` in "
+                    f"cluster.clients in Pulumi.{stack}.yaml, e.g. "
+                    f"{{{client}-dev: {default_ingress_domain(client, 'dev')}}}",
                 )
             bad = [c for c in clients if not (isinstance(c, str) and re.match(CLIENT_STACK, c))]
             if bad:
                 add(
                     "cluster.clients",
                     f"has entries that are not `<client>-<environment>` stacks: {bad}",
-                    f"fix cluster.clients in Pulumi.{stack}.yaml: names like globex-dev "
-                    "(client: 2-20 lowercase letters and digits; environment: dev, staging or "
-                    "prod)",
+                    f"{fix}: names like globex-dev (client: 2-20 lowercase letters and digits; "
+                    "environment: dev, staging or prod)",
                 )
-            twice = sorted({c for c in clients if clients.count(c) > 1})
-            if twice:
+            domains = [d for d in clients.values() if isinstance(d, str)]
+            if any(not _DNS_SUBDOMAIN.match(d) for d in domains):
                 add(
                     "cluster.clients",
-                    f"lists {twice} more than once",
-                    f"list each client stack once in cluster.clients in Pulumi.{stack}.yaml",
+                    "has an ingress domain that is not a DNS name",
+                    f"{fix}: each value is the client stack's kubernetes.ingressDomain",
+                )
+            shared = sorted(
+                {
+                    f"{a} and {b} share {da}"
+                    for a, da in clients.items()
+                    for b, db in clients.items()
+                    if a < b and da == db
+                }
+            )
+            if shared:
+                add(
+                    "cluster.clients",
+                    f"gives two client stacks one ingress domain ({'; '.join(shared)}): their "
+                    "ingress hosts would collide and one client's host could route to the other",
+                    f"{fix}: give each client stack its own kubernetes.ingressDomain",
                 )
     return problems
 
@@ -1095,6 +1118,7 @@ def tier_config(client: str, blueprint: str, environment: str) -> dict[str, Any]
     if blueprint == "onprem":
         config[f"{NAMESPACE}:kubernetes"] = {
             **dumped["kubernetes"],
+            "ingressDomain": default_ingress_domain(client, environment),
             "clusterStack": f"{client}-cluster",
         }
         config[f"{NAMESPACE}:kubernetes"].pop("clusterIssuer", None)
@@ -1115,7 +1139,10 @@ def cluster_config(client: str, environment: str = "prod") -> dict[str, Any]:
         f"{NAMESPACE}:kubernetes": kube,
         f"{NAMESPACE}:cluster": {
             **dumped["cluster"],
-            "clients": [f"{client}-{env}" for env in ("dev", "staging", "prod")],
+            "clients": {
+                f"{client}-{env}": default_ingress_domain(client, env)
+                for env in ("dev", "staging", "prod")
+            },
             "controlPlaneCidr": "10.0.0.0/24",
         },
         f"{NAMESPACE}:suppressions": [CLUSTER_WEBHOOK_SUPPRESSION],

@@ -47,7 +47,11 @@ class ClusterInfo:
 
 
 def cluster_info(
-    stack: str, outputs: Mapping[str, Any], prefix: str, namespaces: Sequence[str]
+    stack: str,
+    outputs: Mapping[str, Any],
+    prefix: str,
+    namespaces: Sequence[str],
+    ingress_domain: str,
 ) -> ClusterInfo:
     """The client's view of the cluster stack's outputs; ArgsError naming every missing
     output, a stack that is not a cluster stack, or a client the cluster does not list."""
@@ -79,6 +83,13 @@ def cluster_info(
                 f"{sorted(entry.get('namespaces') or [])}, but this stack uses "
                 f"{sorted(namespaces)}; use the same kubernetes.namespacePrefix in both stacks"
             )
+        elif entry.get("ingressDomain") != ingress_domain:
+            problems.append(
+                f"kubernetes.ingressDomain={ingress_domain!r} is not the domain cluster stack "
+                f"{stack!r} registers for {prefix!r} ({entry.get('ingressDomain')!r}); set the "
+                "same domain in both stacks (cluster.clients holds one domain per client, so "
+                "no two clients' ingress hosts meet)"
+            )
     raise_problems("ClusterReference", problems)
     entry = outputs["clients"][prefix]
     return ClusterInfo(
@@ -94,7 +105,11 @@ def cluster_info(
 
 
 def read_cluster_stack(
-    stack: str, prefix: str, namespaces: Sequence[str], opts: pulumi.ResourceOptions | None = None
+    stack: str,
+    prefix: str,
+    namespaces: Sequence[str],
+    ingress_domain: str,
+    opts: pulumi.ResourceOptions | None = None,
 ) -> ClusterInfo:
     """Reference the cluster stack and read the outputs this client needs, before any of the
     client's resources exist (a missing output stops the program with nothing created)."""
@@ -103,4 +118,4 @@ def read_cluster_stack(
     for name in NEEDED:
         details = _sync_await(ref.get_output_details(name))
         outputs[name] = details.value if details.value is not None else details.secret_value
-    return cluster_info(stack, outputs, prefix, namespaces)
+    return cluster_info(stack, outputs, prefix, namespaces, ingress_domain)

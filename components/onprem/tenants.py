@@ -1,7 +1,8 @@
 """Cluster tenants: the cluster-scoped objects each client stack of a shared cluster needs,
 owned by the cluster stack so that no client stack declares anything cluster-scoped.
 
-Per client stack (`<client>-<environment>`, listed in the cluster stack's `cluster.clients`):
+Per client stack (`<client>-<environment>`, listed in the cluster stack's `cluster.clients`
+with its ingress domain):
 - a KServe ClusterStorageContainer matching only that client's URI prefix
   (`<client>-<environment>-models:/<name>/<version>`) and downloading from that client's
   MLflow, so two clients never match each other's storage URIs;
@@ -10,12 +11,13 @@ Per client stack (`<client>-<environment>`, listed in the cluster stack's `clust
   Namespace objects (its namespaced rights come from its own stack).
 
 The client stack owns its namespaces (creating them is normal for a tenant); quotas, limits,
-default-deny policies and RBAC inside them keep clients apart.
+default-deny policies and RBAC inside them keep clients apart, and each client's ingress
+domain is registered here once, so no two clients' ingress hosts meet.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,9 +48,10 @@ def client_tracking_uri(namespace_prefix: str, prefix: str) -> str:
     return f"http://{svc_host(tracking_app(prefix), platform)}:{MLFLOW_PORT}"
 
 
-def tenant(namespace_prefix: str, prefix: str) -> dict[str, Any]:
+def tenant(namespace_prefix: str, prefix: str, ingress_domain: str) -> dict[str, Any]:
     """What the cluster stack exports for one client stack (the `clients` output's value)."""
     return {
+        "ingressDomain": ingress_domain,
         "storageContainer": f"{prefix}-mlflow-registry",
         "storageUriPrefix": storage_uri_prefix(prefix),
         "priorityClass": f"{prefix}-training",
@@ -59,8 +62,9 @@ def tenant(namespace_prefix: str, prefix: str) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class ClusterTenantsArgs:
-    clients: Sequence[str]
-    """The client stacks sharing the cluster, `<client>-<environment>` (cluster.clients)."""
+    clients: Mapping[str, str]
+    """The client stacks sharing the cluster, `<client>-<environment>` -> its ingress domain
+    (cluster.clients)."""
     namespace_prefix: str
     """Prefix of every client namespace (kubernetes.namespacePrefix)."""
     storage_image: str
@@ -82,12 +86,13 @@ def validate(args: ClusterTenantsArgs) -> None:
         c.dns_label(
             "clients[]", client, "list stacks like globex-dev in cluster.clients", max_len=40
         )
+    domains = list(args.clients.values())
     c.expect(
-        len(set(args.clients)) == len(args.clients),
+        len(set(domains)) == len(domains),
         "clients",
-        list(args.clients),
-        "each client stack once",
-        "remove the repeated entries from cluster.clients",
+        dict(args.clients),
+        "one ingress domain per client stack",
+        "give each client stack its own kubernetes.ingressDomain in cluster.clients",
     )
     c.dns_label(
         "namespace_prefix",
@@ -111,8 +116,8 @@ class ClusterTenants(pulumi.ComponentResource):
         super().__init__("mlops:onprem:ClusterTenants", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         self.clients = {}
-        for prefix in args.clients:
-            info = tenant(args.namespace_prefix, prefix)
+        for prefix, domain in args.clients.items():
+            info = tenant(args.namespace_prefix, prefix, domain)
             self.clients[prefix] = info
             labels = {**args.labels, "mlops/tenant": prefix}
             k8s.apiextensions.CustomResource(

@@ -196,7 +196,10 @@ def _outputs(**changes: Any) -> dict[str, Any]:
             "blueprint": "cluster",
             "client": "globex",
             "environment": "dev",
-            "cluster": {"clients": ["globex-dev"], "controlPlaneCidr": "10.0.0.0/24"},
+            "cluster": {
+                "clients": {"globex-dev": "ml.dev.globex.internal"},
+                "controlPlaneCidr": "10.0.0.0/24",
+            },
         },
         stack="globex-cluster",
     )
@@ -220,13 +223,20 @@ def test_cluster_reference_errors_name_the_output_and_the_fix(
     outputs: dict, prefix: str, namespaces: list[str], message: str
 ) -> None:
     with pytest.raises(ArgsError) as err:
-        cluster_info("globex-cluster", outputs, prefix, namespaces)
+        cluster_info("globex-cluster", outputs, prefix, namespaces, "ml.dev.globex.internal")
     assert message in str(err.value), str(err.value)
     assert "nothing was created" in str(err.value)
 
 
+def test_a_client_on_another_clients_domain_is_stopped() -> None:
+    """Two clients on one ingress domain would share hosts: one's host could route into the
+    other's namespaces. The cluster stack registers one domain per client and holds it."""
+    with pytest.raises(ArgsError, match="is not the domain cluster stack 'globex-cluster'"):
+        cluster_info("globex-cluster", _outputs(), "globex-dev", NS, "ml.globex.internal")
+
+
 def test_cluster_reference_reads_a_good_cluster_stack() -> None:
-    info = cluster_info("globex-cluster", _outputs(), "globex-dev", NS)
+    info = cluster_info("globex-cluster", _outputs(), "globex-dev", NS, "ml.dev.globex.internal")
     assert (info.storage_uri_prefix, info.priority_class) == (
         "globex-dev-models:/",
         "globex-dev-training",
@@ -243,6 +253,9 @@ def test_plan_of_a_client_on_a_missing_or_wrong_cluster_stack_fails_clearly(
         plan_for("globex-dev", kubernetes={**kube, "clusterStack": "globex-prod"})
     with pytest.raises(ArgsError, match="does not list 'umbrella-dev' in cluster.clients"):
         plan_for("globex-dev", client="umbrella")
+    # the same config as client initech, still on globex's domain: its hosts would collide
+    with pytest.raises(ArgsError, match="registers for 'initech-dev'"):
+        plan_for("globex-dev", client="initech")
 
 
 BASE_ONPREM = {"blueprint": "onprem", "client": "globex", "environment": "dev"}
@@ -262,7 +275,7 @@ BASE_CLUSTER = {"blueprint": "cluster", "client": "globex", "environment": "dev"
             {
                 **BASE_ONPREM,
                 "kubernetes": {"clusterStack": "g-cluster"},
-                "cluster": {"clients": []},
+                "cluster": {"clients": {"a1-dev": "a.internal"}},
             },
             "cluster",
             "applies only to blueprint cluster",
@@ -273,7 +286,7 @@ BASE_CLUSTER = {"blueprint": "cluster", "client": "globex", "environment": "dev"
             "is empty",
         ),
         (
-            {**BASE_CLUSTER, "cluster": {"clients": ["globex-dev"]}},
+            {**BASE_CLUSTER, "cluster": {"clients": {"globex-dev": "dev.globex.internal"}}},
             "cluster.controlPlaneCidr",
             "is required",
         ),
@@ -281,7 +294,7 @@ BASE_CLUSTER = {"blueprint": "cluster", "client": "globex", "environment": "dev"
             {
                 **BASE_CLUSTER,
                 "cluster": {
-                    "clients": ["globex-qa", "globex-dev"],
+                    "clients": {"globex-qa": "qa.g.internal", "globex-dev": "dev.g.internal"},
                     "controlPlaneCidr": "10.0.0.0/24",
                 },
             },
@@ -291,16 +304,19 @@ BASE_CLUSTER = {"blueprint": "cluster", "client": "globex", "environment": "dev"
         (
             {
                 **BASE_CLUSTER,
-                "cluster": {"clients": ["a1-dev", "a1-dev"], "controlPlaneCidr": "10.0.0.0/24"},
+                "cluster": {
+                    "clients": {"a1-dev": "ml.a1.internal", "b1-dev": "ml.a1.internal"},
+                    "controlPlaneCidr": "10.0.0.0/24",
+                },
             },
             "cluster.clients",
-            "lists ['a1-dev'] more than once",
+            "gives two client stacks one ingress domain (a1-dev and b1-dev share ml.a1.internal)",
         ),
         (
             {
                 **BASE_CLUSTER,
                 "kubernetes": {"clusterStack": "x-cluster"},
-                "cluster": {"clients": ["a1-dev"], "controlPlaneCidr": "10.0.0.0/24"},
+                "cluster": {"clients": {"a1-dev": "a.internal"}, "controlPlaneCidr": "10.0.0.0/24"},
             },
             "kubernetes.clusterStack",
             "applies only to blueprint onprem",

@@ -225,7 +225,14 @@ def test_storage_initializer_resolves_each_clients_uris_from_its_own_mlflow(
     """The cluster stack's storage container for a client matches only that client's URI
     prefix and downloads from that client's MLflow (the tracking URI its stack exports)."""
     cluster = plan_for("globex-cluster")
-    for stack, overrides in (("globex-prod", {}), ("globex-dev", {"client": "initech"})):
+    initech = {
+        "client": "initech",
+        "kubernetes": {
+            "clusterStack": "globex-cluster",
+            "ingressDomain": "ml.dev.initech.internal",
+        },
+    }
+    for stack, overrides in (("globex-prod", {}), ("globex-dev", initech)):
         client = plan_for(stack, **overrides)
         prefix = client.settings.prefix
         csc = _one(

@@ -180,7 +180,9 @@ GOOD: dict[str, tuple[Any, Any]] = {
     "tenants": (
         tenants.validate,
         tenants.ClusterTenantsArgs(
-            clients=["a-dev", "b-prod"], namespace_prefix="mlops", storage_image="kit"
+            clients={"a-dev": "dev.a.internal", "b-prod": "b.internal"},
+            namespace_prefix="mlops",
+            storage_image="kit",
         ),
     ),
 }
@@ -230,9 +232,9 @@ BAD: list[tuple[str, dict[str, Any], str]] = [
     ("pipeline", {"priority_class": "Training"}, "priority_class='Training'"),
     ("operators", {"control_plane_cidr": "0.0.0.0/0"}, "set cluster.controlPlaneCidr"),
     ("operators", {"cluster_issuer": "CA"}, "set kubernetes.clusterIssuer"),
-    ("tenants", {"clients": []}, "clients=[] is not at least one"),
-    ("tenants", {"clients": ["a-dev", "a-dev"]}, "is not each client stack once"),
-    ("tenants", {"clients": ["A_dev"]}, "clients[]='A_dev'"),
+    ("tenants", {"clients": {}}, "clients=[] is not at least one"),
+    ("tenants", {"clients": {"a-dev": "x.in", "b-dev": "x.in"}}, "one ingress domain per client"),
+    ("tenants", {"clients": {"A_dev": "a.internal"}}, "clients[]='A_dev'"),
     ("capture", {"key_prefix": "captures"}, "key_prefix='captures'"),
     ("monitoring", {"drift_cron": "hourly"}, "drift_cron='hourly'"),
     ("monitoring", {"captures_uri": "s3://b/captures"}, "captures_uri='s3://b/captures'"),

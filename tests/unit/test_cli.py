@@ -103,12 +103,15 @@ def test_new_cluster_and_client_stacks_plan_together(tmp_path) -> None:
     made = runner.invoke(app, ["new", "initech", "-b", "cluster", "-e", "prod", *base])
     assert made.exit_code == 0, made.output
     cluster = load_stack("initech-cluster", root=tmp_path)
-    assert cluster.cluster.clients == ("initech-dev", "initech-staging", "initech-prod")
+    assert cluster.cluster.clients == {
+        f"initech-{env}": f"{env}.initech.mlops.internal" for env in ("dev", "staging", "prod")
+    }
     assert [s.control for s in cluster.suppressions] == ["K8S-NET-05"]
     made = runner.invoke(app, ["new", "initech", "-b", "onprem", "-e", "dev", *base])
     assert made.exit_code == 0, made.output
     client = load_stack("initech-dev", root=tmp_path)
     assert client.kubernetes.cluster_stack == "initech-cluster"
+    assert client.kubernetes.ingress_domain == cluster.cluster.clients["initech-dev"]
     plan = run_plan("initech-dev", root=tmp_path)
     assert plan.failed_controls == []
     assert plan.by_type("kubernetes:helm.sh/v3:Release") == []
