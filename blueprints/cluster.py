@@ -38,8 +38,9 @@ new version rolls out pod by pod in steps of `rollout.trafficStepPercent` of the
 of a Knative traffic split; the Prometheus rollback alerts watch it either way.
 
 A platform team applies it with `mlops apply <owner>-cluster` (no model, so no registry is
-asked) before its client stacks, and again to add a client; CI's main workflow applies only
-the dev client stacks, and a pull request previews it when its code or stack file changes.
+asked) before its client stacks, and again to add a client. CI's main workflow applies the
+dev-tier stacks, so a prod-tier cluster stack such as globex-cluster is not among them; a pull
+request previews it when its code or stack file changes.
 
 Client stacks (blueprint `onprem`) name this stack in `kubernetes.clusterStack` and read its
 outputs through a StackReference before creating anything; a missing output, a stack of
@@ -54,7 +55,9 @@ for those rules (`mlops new <owner> --blueprint cluster` writes it).
 
 Known gaps: the charts' controller images are pinned by chart version (each chart pins its
 image tags), not yet by digest; `helm template` the pinned versions and set the digests in the
-chart values before a production install.
+chart values before a production install. The values given to the KServe and Argo charts are
+checked against the keys those chart versions define or read (tests/onprem/test_cluster.py);
+cert-manager's and prometheus-operator-crds' are not yet.
 
 Not a client stack: it has none of the contract's capabilities and exports its own outputs
 (`core.contract.CLUSTER_OUTPUTS`).
