@@ -12,7 +12,7 @@ import pulumi
 from core.config import StackSettings
 from core.contract import ENDPOINT_CAPABILITIES, Capability
 
-NAMES = ("sagemaker", "azureml", "onprem")
+NAMES = ("sagemaker", "azureml", "onprem", "cluster")
 
 
 @dataclass(frozen=True)

@@ -9,17 +9,27 @@ runs, because it is the registry; `tracking.enabled` does not remove it). Argo W
 the compiled training pipeline on a schedule and, through Argo Events, when raw data lands.
 Approving a version (the `champion` alias) fires an MLflow webhook at an in-cluster bridge
 that checks its signature and starts the CI release workflow. Once `mlops:model` names a
-version, KServe serves it with autoscaling, a canary share for new versions, a disruption
-budget and request capture to the artifact store. Prometheus rules alert on errors, latency,
+version, KServe serves it in RawDeployment mode: an HPA scales the predictor on CPU (at least
+one replica: RawDeployment does not scale to zero), a new version rolls out in steps of
+`rollout.trafficStepPercent` of the pods, a disruption budget, and request capture to the
+artifact store. Prometheus rules alert on errors, latency,
 drift and budget use; cert-manager certificates put TLS on every ingress.
 
-Assumed present on the cluster: cert-manager with the configured ClusterIssuer, an
-ingress-nginx controller, Knative Serving (with Kourier) for KServe's Serverless mode, and
-the Prometheus operator with kube-state-metrics. Argo Workflows, Argo Events and KServe are
-installed from their Helm charts at pinned versions.
+The stack runs on a cluster stack (blueprint `cluster`, named by `kubernetes.clusterStack`)
+that installs cert-manager and its ClusterIssuer, the Prometheus Operator CRDs, Argo
+Workflows, Argo Events and KServe (RawDeployment mode) once, and owns this stack's
+cluster-scoped objects (storage container, training PriorityClass, CI namespace rights). This
+stack reads it through a StackReference and declares only objects in its own three namespaces
+(which it owns), so unpinning a model or destroying the stack touches no other client.
+Several clients share a cluster safely: each client stack owns its namespaces (a tenant
+creating its own namespaces is normal; the cluster stack grants its CI identity rights on
+exactly those), and its quotas, limit ranges, default-deny policies and namespaced RBAC keep
+it apart; its ingress hosts live under its own `kubernetes.ingressDomain` (give every client
+its own). Assumed present on the cluster: an ingress controller and Prometheus with
+kube-state-metrics.
 
-Known gaps: a canary that trips the rollback alerts is rolled back by a person (set
-`mlops:model` back and run `pulumi up`), since KServe does not act on alerts. The kit's own
+Known gaps: a new version that trips the rollback alerts is rolled back by a person (set
+`mlops:model` back and run `mlops apply`), since KServe does not act on alerts. The kit's own
 image (MLflow server, bridge, pipeline steps) is `mlops:image`, which prod pins by digest.
 
 Batch scoring (`batch.enabled`, with `mlops:model`): an Argo CronWorkflow on `batch.cron` scores
@@ -38,10 +48,11 @@ from components.onprem.artifact_store import ArtifactStore, ArtifactStoreArgs, m
 from components.onprem.batch import BatchScoring, BatchScoringArgs
 from components.onprem.capture import DataCapture, DataCaptureArgs, capture_app
 from components.onprem.ci_identity import CiIdentity, CiIdentityArgs
+from components.onprem.cluster_ref import read_cluster_stack
 from components.onprem.endpoint import ModelEndpoint, ModelEndpointArgs, endpoint_app
 from components.onprem.identities import Identities, IdentitiesArgs
 from components.onprem.monitoring import Monitoring, MonitoringArgs, ScrapeTarget
-from components.onprem.namespaces import Namespaces, NamespacesArgs
+from components.onprem.namespaces import ROLES, Namespaces, NamespacesArgs
 from components.onprem.network import Route, TlsIngress, TlsIngressArgs
 from components.onprem.pipeline import (
     BASELINE_KEY,
@@ -62,9 +73,6 @@ NAME = "onprem"
 PLATFORM = "kubernetes"
 TITLE = "Kubernetes (on-premises)"
 
-INGRESS_NAMESPACE = "ingress-nginx"
-MONITORING_NAMESPACE = "monitoring"
-
 CAPABILITIES: dict[Capability, str] = {
     Capability.ARTIFACT_STORE: "MinIO StatefulSet with a versioned bucket (or external S3).",
     Capability.CONTAINER_REGISTRY: "In-cluster registry behind TLS ingress (or an external one).",
@@ -72,14 +80,14 @@ CAPABILITIES: dict[Capability, str] = {
     Capability.IDENTITIES: "One ServiceAccount per duty; RBAC only in its namespace.",
     Capability.EXPERIMENT_TRACKING: "MLflow server (Deployment) on PostgreSQL (StatefulSet).",
     Capability.MODEL_REGISTRY: "MLflow model registry; approval is the `champion` alias.",
-    Capability.TRAINING_COMPUTE: "The pipelines namespace at a preemptible training PriorityClass.",
+    Capability.TRAINING_COMPUTE: "Pipelines namespace at the cluster's preemptible PriorityClass.",
     Capability.TRAINING_PIPELINE: "Argo WorkflowTemplate compiled from the pipeline definition.",
     Capability.PIPELINE_SCHEDULE: "Argo CronWorkflow running the WorkflowTemplate.",
     Capability.DATA_CHANGE_TRIGGER: "Argo Events Sensor on new objects under `data/`.",
     Capability.RELEASE_TRIGGER: "MLflow webhook to a bridge that starts the CI release.",
-    Capability.SERVING_ENDPOINT: "KServe InferenceService serving `models:/<name>/<version>`.",
-    Capability.AUTOSCALING: "Knative autoscaling of the predictor between min and max replicas.",
-    Capability.GUARDED_ROLLOUT: "KServe canaryTrafficPercent with Prometheus rollback alerts.",
+    Capability.SERVING_ENDPOINT: "KServe InferenceService (RawDeployment) of the MLflow version.",
+    Capability.AUTOSCALING: "An HPA scaling the predictor on CPU between min and max replicas.",
+    Capability.GUARDED_ROLLOUT: "Rolling update in traffic steps, with Prometheus rollback alerts.",
     Capability.DATA_CAPTURE: "KServe request logger to a Vector sink writing to the bucket.",
     Capability.DRIFT_MONITORING: "Argo CronWorkflow comparing captures with the baseline (PSI).",
     Capability.ALERTS: "PrometheusRule alerts on errors, latency, drift and budget.",
@@ -96,7 +104,11 @@ EVIDENCE: tuple[Evidence, ...] = (
     Evidence(Capability.IDENTITIES, "kubernetes:rbac.authorization.k8s.io/v1:Role", "rules"),
     Evidence(Capability.EXPERIMENT_TRACKING, "mlops:onprem:Tracking"),
     Evidence(Capability.MODEL_REGISTRY, "mlops:onprem:Tracking"),
-    Evidence(Capability.TRAINING_COMPUTE, "kubernetes:scheduling.k8s.io/v1:PriorityClass"),
+    Evidence(
+        Capability.TRAINING_COMPUTE,
+        "kubernetes:argoproj.io/v1alpha1:WorkflowTemplate",
+        "spec.podPriorityClassName",
+    ),
     Evidence(
         Capability.TRAINING_PIPELINE,
         "kubernetes:argoproj.io/v1alpha1:WorkflowTemplate",
@@ -127,7 +139,7 @@ EVIDENCE: tuple[Evidence, ...] = (
     Evidence(
         Capability.GUARDED_ROLLOUT,
         "kubernetes:serving.kserve.io/v1beta1:InferenceService",
-        "spec.predictor.canaryTrafficPercent",
+        "spec.predictor.deploymentStrategy.rollingUpdate.maxSurge",
     ),
     Evidence(
         Capability.DATA_CAPTURE,
@@ -161,13 +173,20 @@ def build(settings: StackSettings) -> dict[str, pulumi.Input[str]]:
     kit_image = settings.image or images.KIT_IMAGE.ref(pin=pin)
     domain, model = kube.ingress_domain, settings.model
 
+    namespace_prefix = f"{kube.namespace_prefix}-{prefix}"
+    shared = read_cluster_stack(
+        kube.cluster_stack or "",
+        prefix,
+        [f"{namespace_prefix}-{role}" for role in ROLES],
+        kube.ingress_domain,
+    )
     cluster = k8s.Provider("cluster", context=kube.context, enable_server_side_apply=True)
     on_cluster = pulumi.ResourceOptions(providers={"kubernetes": cluster})
 
     namespaces = Namespaces(
         "namespaces",
         NamespacesArgs(
-            prefix=f"{kube.namespace_prefix}-{prefix}",
+            prefix=namespace_prefix,
             monthly_budget_usd=settings.budget.monthly_usd,
             labels=labels,
             protect=settings.stores.protect,
@@ -221,8 +240,8 @@ def build(settings: StackSettings) -> dict[str, pulumi.Input[str]]:
             in_namespaces,
         )
 
-    ingress_controller = Peer(namespace=INGRESS_NAMESPACE)
-    prometheus = Peer(namespace=MONITORING_NAMESPACE)
+    ingress_controller = Peer(namespace=shared.ingress_namespace)
+    prometheus = Peer(namespace=shared.monitoring_namespace)
     mlflow = Peer(namespace=platform, app=tracking_app(prefix))
     minio = Peer(namespace=platform, app=minio_app(prefix))
     predictor = Peer(namespace=serving, app=endpoint_app(prefix))
@@ -315,9 +334,9 @@ def build(settings: StackSettings) -> dict[str, pulumi.Input[str]]:
             s3_secret=secrets.s3,
             artifact_store=minio,
             tracking=mlflow,
+            priority_class=shared.priority_class,
             data_trigger=settings.schedule.data_trigger,
             max_parallel=settings.training.max_nodes,
-            monitoring_namespace=MONITORING_NAMESPACE,
             api_server_cidr=settings.kubernetes.api_server_cidr,
             labels=labels,
         ),
@@ -378,9 +397,6 @@ def build(settings: StackSettings) -> dict[str, pulumi.Input[str]]:
     targets = [
         ScrapeTarget("mlflow", platform, {"app": tracking.app}, "http"),
         ScrapeTarget("minio", platform, {"app": store.app}, "s3", "/minio/v2/metrics/cluster"),
-        ScrapeTarget(
-            "argo", pipelines_ns, {"app.kubernetes.io/component": "workflow-controller"}, "metrics"
-        ),
     ]
     capture_prefix = f"captures/{endpoint_app(prefix)}/"
     if model:
@@ -408,20 +424,20 @@ def build(settings: StackSettings) -> dict[str, pulumi.Input[str]]:
                 model_name=model_name,
                 model_version=model,
                 service_account=identities.accounts["serving"],
-                storage_image=kit_image,
-                tracking_uri=tracking.tracking_uri,
+                storage_uri_prefix=shared.storage_uri_prefix,
                 tracking=mlflow,
                 capture_url=capture.url,
                 capture=capture_sink,
                 min_replicas=settings.endpoint.min_instances,
                 max_replicas=settings.endpoint.max_instances,
-                target_per_minute=settings.endpoint.target_invocations_per_instance,
                 rollout_strategy=settings.rollout.strategy,
                 traffic_step_percent=settings.rollout.traffic_step_percent,
                 cpu=settings.endpoint.cpu,
                 memory=settings.endpoint.memory,
                 capture_percent=settings.endpoint.capture_percent,
-                monitoring_namespace=MONITORING_NAMESPACE,
+                deployment_mode=shared.kserve_mode,
+                ingress_namespace=shared.ingress_namespace,
+                monitoring_namespace=shared.monitoring_namespace,
                 labels=labels,
             ),
             pulumi.ResourceOptions(
@@ -435,17 +451,16 @@ def build(settings: StackSettings) -> dict[str, pulumi.Input[str]]:
                 "endpoint",
                 serving,
                 f"{endpoint_name}.{domain}",
-                endpoint_name,
+                endpoint.service,
                 80,
-                upstream_host=f"{endpoint_name}.{serving}.svc.cluster.local",
             )
         )
         targets.append(
             ScrapeTarget(
                 "endpoint",
                 serving,
-                {"serving.kserve.io/inferenceservice": endpoint_name},
-                "http-usermetric",
+                endpoint.metrics_selector,
+                "metrics",
             )
         )
 
@@ -480,7 +495,8 @@ def build(settings: StackSettings) -> dict[str, pulumi.Input[str]]:
         TlsIngressArgs(
             prefix=prefix,
             routes=routes,
-            cluster_issuer=kube.cluster_issuer,
+            cluster_issuer=shared.cluster_issuer,
+            ingress_class=shared.ingress_class,
             allowed_cidrs=[settings.network.cidr] if settings.network.mode == "private" else [],
             labels=labels,
         ),

@@ -24,7 +24,7 @@ from pydantic.alias_generators import to_camel
 NAMESPACE = "mlops"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
-Blueprint = Literal["sagemaker", "azureml", "onprem"]
+Blueprint = Literal["sagemaker", "azureml", "onprem", "cluster"]
 Environment = Literal["dev", "staging", "prod"]
 
 # Keys whose values are credentials: they must be stored with `pulumi config set --secret`.
@@ -197,9 +197,41 @@ class KubernetesSettings(_Model):
     ingress_domain: str = Field("mlops.internal", pattern=r"^[a-z0-9.-]+$")
     """DNS suffix for the endpoint and MLflow ingress hosts."""
     cluster_issuer: str = "internal-ca"
-    """cert-manager ClusterIssuer that signs the ingress certificates."""
+    """cluster: the cert-manager ClusterIssuer the cluster stack creates to sign ingress
+    certificates (client stacks use the one their cluster stack exports)."""
     api_server_cidr: str = Field("0.0.0.0/0", pattern=r"^\d{1,3}(\.\d{1,3}){3}/\d{1,2}$")
     """Address range of the Kubernetes API as pods reach it (narrow it, e.g. 10.96.0.1/32)."""
+    cluster_stack: str | None = Field(None, pattern=r"^([\w.-]+/){0,2}[a-z][a-z0-9-]{0,62}$")
+    """onprem: the cluster stack (blueprint `cluster`) this stack runs on, e.g. `globex-cluster`
+    (or `org/project/stack`); its outputs name the shared operators, issuer and storage."""
+
+
+CLIENT_STACK = r"^[a-z][a-z0-9]{1,19}-(dev|staging|prod)$"
+
+
+def default_ingress_domain(client: str, environment: str) -> str:
+    """The ingress domain `mlops new` gives an on-prem stack: its own, so that stacks sharing
+    a cluster never share an ingress host."""
+    return f"{environment}.{client}.mlops.internal"
+
+
+class ClusterSettings(_Model):
+    clients: dict[str, str] = Field(default_factory=dict)
+    """cluster: the client stacks sharing this cluster, `<client>-<environment>: <its
+    kubernetes.ingressDomain>`; each gets its own storage container, training PriorityClass
+    and CI namespace rights, and its ingress domain is its own (no host of two clients meets)."""
+    ingress_class: str = Field("nginx", pattern=r"^[a-z0-9]([a-z0-9.-]{0,61}[a-z0-9])?$")
+    """cluster: IngressClass of the cluster's ingress controller (client ingresses use it)."""
+    ingress_namespace: str = Field("ingress-nginx", pattern=r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+    """cluster: namespace of the ingress controller (client NetworkPolicies admit it)."""
+    monitoring_namespace: str = Field("monitoring", pattern=r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+    """cluster: namespace of Prometheus (client NetworkPolicies admit its scrapes)."""
+    control_plane_cidr: str | None = Field(None, pattern=r"^\d{1,3}(\.\d{1,3}){3}/\d{1,2}$")
+    """cluster: addresses the API server calls the operators' webhooks from (the control-plane
+    nodes, e.g. 10.0.0.0/24); the operator namespaces admit webhook calls only from there."""
+    issuer_secret: str = Field("internal-ca", pattern=r"^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$")
+    """cluster: Secret in cert-manager's namespace holding the CA the ClusterIssuer signs with
+    (created by the platform team; the issuer is named by kubernetes.clusterIssuer)."""
 
 
 class BatchSettings(_Model):
@@ -250,7 +282,7 @@ class CiSettings(_Model):
 
 
 class Suppression(_Model):
-    control: str = Field(pattern=r"^[A-Z]+-[A-Z0-9]+(-[A-Z0-9]+)*$")
+    control: str = Field(pattern=r"^[A-Z][A-Z0-9]*-[A-Z0-9]+(-[A-Z0-9]+)*$")
     """Id of the control that is waived for this stack."""
     justification: str = Field(min_length=10)
     """Why the control does not apply; shown in the plan and the docs."""
@@ -260,7 +292,8 @@ class StackSettings(_Model):
     """A validated stack. Built only by `validate_settings`."""
 
     blueprint: Blueprint
-    """Platform blueprint: sagemaker (AWS), azureml (Azure) or onprem (Kubernetes)."""
+    """Platform blueprint: sagemaker (AWS), azureml (Azure), onprem (Kubernetes) or cluster (the
+    operators and cluster-wide objects the on-prem stacks of one cluster share)."""
     client: str = Field(pattern=r"^[a-z][a-z0-9]{1,19}$")
     """Short client name (lowercase letters and digits), used in every resource name."""
     environment: Environment
@@ -314,6 +347,8 @@ class StackSettings(_Model):
     """Stateful stores: protection and version retention."""
     kubernetes: KubernetesSettings = KubernetesSettings()
     """On-prem cluster settings."""
+    cluster: ClusterSettings = ClusterSettings()
+    """Shared cluster stack (blueprint `cluster`): the client stacks it serves."""
     suppressions: tuple[Suppression, ...] = ()
     """Controls waived for this stack, each with a justification."""
 
@@ -321,6 +356,12 @@ class StackSettings(_Model):
     def prefix(self) -> str:
         """`<client>-<environment>`: the start of every resource name."""
         return f"{self.client}-{self.environment}"
+
+    @property
+    def stack_name(self) -> str:
+        """The stack's conventional name: `<client>-<environment>`, or `<client>-cluster` for
+        a cluster stack (one per cluster, whatever tier's rules it follows)."""
+        return f"{self.client}-cluster" if self.blueprint == "cluster" else self.prefix
 
     @property
     def all_tags(self) -> dict[str, str]:
@@ -342,6 +383,7 @@ BLUEPRINT_DEFAULTS: dict[str, dict[str, Any]] = {
         "batch": {"instanceType": "Standard_DS3_v2"},
     },
     "onprem": {"region": "local"},
+    "cluster": {"region": "local"},
 }
 
 TIER_DEFAULTS: dict[str, dict[str, Any]] = {
@@ -651,7 +693,7 @@ def _tag_rule(bp: Any, key: str, value: Any) -> str | None:
             return "is too long for Azure (name 1-512 characters, value at most 256)"
         if bad := sorted(_AZURE_TAG_FORBIDDEN & set(key)):
             return f"has characters Azure tag names forbid ({''.join(bad)}; none of <>%&\\?/)"
-    if bp == "onprem":
+    if bp in ("onprem", "cluster"):
         # Tags become Kubernetes labels; `prefix:name` becomes the label `prefix/name`.
         prefix, sep, name = key.replace(":", "/", 1).rpartition("/")
         if sep and (len(prefix) > 253 or not _DNS_SUBDOMAIN.match(prefix)):
@@ -758,6 +800,7 @@ def _platform_problems(raw: Mapping[str, Any], stack: str) -> list[Problem]:
             "and the event forwarder's VNet integration)",
             "set network.cidr to a /16 to /23 range",
         )
+    problems.extend(_cluster_problems(raw, stack))
     if bp == "onprem":
         capture = _get(raw, "endpoint.capturePercent")
         if isinstance(capture, int) and capture not in (0, 100):
@@ -779,6 +822,96 @@ def _platform_problems(raw: Mapping[str, Any], stack: str) -> list[Problem]:
                     f"makes namespaces like {full}-pipelines longer than 63 characters",
                     f"shorten kubernetes.namespacePrefix or mlops:client (at most "
                     f"{_K8S_NAMESPACE_ROOM} for `<prefix>-<client>-<environment>`)",
+                )
+    return problems
+
+
+def _cluster_problems(raw: Mapping[str, Any], stack: str) -> list[Problem]:
+    """How an on-prem client stack names its cluster stack, and what a cluster stack lists."""
+    problems: list[Problem] = []
+    bp = raw.get("blueprint")
+
+    def add(key: str, message: str, fix: str) -> None:
+        problems.append(Problem(key, _get(raw, key), message, fix))
+
+    client = raw.get("client") if isinstance(raw.get("client"), str) else "<client>"
+    if bp == "onprem":
+        if _get(raw, "kubernetes.clusterStack", None) is None:
+            add(
+                "kubernetes.clusterStack",
+                "is required: an on-prem stack runs on a cluster stack (blueprint cluster) that "
+                "installs the shared operators, CRDs and cluster-wide objects once",
+                f"set kubernetes.clusterStack in Pulumi.{stack}.yaml to the cluster stack, e.g. "
+                f"{client}-cluster (create one with `mlops new {client} --blueprint cluster`)",
+            )
+        if _get(raw, "kubernetes.clusterIssuer", None) is not None:
+            add(
+                "kubernetes.clusterIssuer",
+                "is set on a client stack, but the cluster stack owns the ClusterIssuer",
+                "remove it here; set kubernetes.clusterIssuer in the cluster stack",
+            )
+        if _get(raw, "cluster", None):  # Pulumi.yaml's neutral default is {}
+            add(
+                "cluster",
+                "applies only to blueprint cluster",
+                f"remove mlops:cluster from Pulumi.{stack}.yaml (list this stack in the cluster "
+                "stack's cluster.clients instead)",
+            )
+    if bp == "cluster":
+        if _get(raw, "kubernetes.clusterStack", None) is not None:
+            add(
+                "kubernetes.clusterStack",
+                "applies only to blueprint onprem (client stacks name their cluster stack)",
+                f"remove kubernetes.clusterStack from Pulumi.{stack}.yaml",
+            )
+        if _get(raw, "cluster.controlPlaneCidr", None) is None:
+            add(
+                "cluster.controlPlaneCidr",
+                "is required: the API server calls the operators' webhooks from the control "
+                "plane, and the operator namespaces admit those calls from there only",
+                f"set cluster.controlPlaneCidr in Pulumi.{stack}.yaml to the control-plane "
+                "nodes' range, e.g. 10.0.0.0/24",
+            )
+        clients = _get(raw, "cluster.clients", {})
+        if isinstance(clients, Mapping):
+            fix = f"fix cluster.clients in Pulumi.{stack}.yaml"
+            if not clients:
+                add(
+                    "cluster.clients",
+                    "is empty: a cluster stack serves at least one client stack",
+                    f"list the client stacks as `<client>-<environment>: <ingressDomain>` in "
+                    f"cluster.clients in Pulumi.{stack}.yaml, e.g. "
+                    f"{{{client}-dev: {default_ingress_domain(client, 'dev')}}}",
+                )
+            bad = [c for c in clients if not (isinstance(c, str) and re.match(CLIENT_STACK, c))]
+            if bad:
+                add(
+                    "cluster.clients",
+                    f"has entries that are not `<client>-<environment>` stacks: {bad}",
+                    f"{fix}: names like globex-dev (client: 2-20 lowercase letters and digits; "
+                    "environment: dev, staging or prod)",
+                )
+            domains = [d for d in clients.values() if isinstance(d, str)]
+            if any(not _DNS_SUBDOMAIN.match(d) for d in domains):
+                add(
+                    "cluster.clients",
+                    "has an ingress domain that is not a DNS name",
+                    f"{fix}: each value is the client stack's kubernetes.ingressDomain",
+                )
+            shared = sorted(
+                {
+                    f"{a} and {b} share {da}"
+                    for a, da in clients.items()
+                    for b, db in clients.items()
+                    if a < b and da == db
+                }
+            )
+            if shared:
+                add(
+                    "cluster.clients",
+                    f"gives two client stacks one ingress domain ({'; '.join(shared)}): their "
+                    "ingress hosts would collide and one client's host could route to the other",
+                    f"{fix}: give each client stack its own kubernetes.ingressDomain",
                 )
     return problems
 
@@ -993,8 +1126,47 @@ def tier_config(client: str, blueprint: str, environment: str) -> dict[str, Any]
             continue
         config[f"{NAMESPACE}:{key}"] = dumped[key]
     if blueprint == "onprem":
-        config[f"{NAMESPACE}:kubernetes"] = dumped["kubernetes"]
+        config[f"{NAMESPACE}:kubernetes"] = {
+            **dumped["kubernetes"],
+            "ingressDomain": default_ingress_domain(client, environment),
+            "clusterStack": f"{client}-cluster",
+        }
+        config[f"{NAMESPACE}:kubernetes"].pop("clusterIssuer", None)
     return config
+
+
+def cluster_config(client: str, environment: str = "prod") -> dict[str, Any]:
+    """The `config:` block `mlops new CLIENT --blueprint cluster` writes: the client's three
+    tiers listed as the stacks sharing the cluster, and the cluster-wide keys."""
+    dumped = StackSettings.model_validate(
+        {"blueprint": "cluster", "client": client, "environment": environment}
+    ).model_dump(by_alias=True, mode="json", exclude_none=True)
+    kube = {k: dumped["kubernetes"][k] for k in ("ingressDomain", "clusterIssuer")}
+    return {
+        f"{NAMESPACE}:blueprint": "cluster",
+        f"{NAMESPACE}:client": client,
+        f"{NAMESPACE}:environment": environment,
+        f"{NAMESPACE}:kubernetes": kube,
+        f"{NAMESPACE}:cluster": {
+            **dumped["cluster"],
+            "clients": {
+                f"{client}-{env}": default_ingress_domain(client, env)
+                for env in ("dev", "staging", "prod")
+            },
+            "controlPlaneCidr": "10.0.0.0/24",
+        },
+        f"{NAMESPACE}:suppressions": [CLUSTER_WEBHOOK_SUPPRESSION],
+    }
+
+
+CLUSTER_WEBHOOK_SUPPRESSION = {
+    "control": "K8S-NET-05",
+    "justification": (
+        "the API server calls the operators' admission webhooks from the control-plane nodes, "
+        "which no namespace or pod selector can name; the operator namespaces admit the "
+        "webhook ports from cluster.controlPlaneCidr only"
+    ),
+}
 
 
 # The schema's own defaults, for the component arguments that mirror a config key: a

@@ -101,16 +101,50 @@ OUTPUTS: tuple[StackOutput, ...] = (
 
 OUTPUT_NAMES: tuple[str, ...] = tuple(o.name for o in OUTPUTS)
 
+CLUSTER_BLUEPRINT = "cluster"
+"""The blueprint of a shared cluster stack: not a client stack, so not the contract above; it
+exports `CLUSTER_OUTPUTS`, which the on-prem client stacks read through a StackReference."""
+
+CLUSTER_OUTPUTS: tuple[StackOutput, ...] = (
+    StackOutput("blueprint", "Always `cluster`."),
+    StackOutput("cluster", "Name of the cluster stack's owner (mlops:client)."),
+    StackOutput("kserveVersion", "KServe chart version installed (CRDs and controller)."),
+    StackOutput("kserveDeploymentMode", "KServe deployment mode of the controller: RawDeployment."),
+    StackOutput("argoWorkflowsVersion", "Argo Workflows chart version (CRDs and controller)."),
+    StackOutput("argoEventsVersion", "Argo Events chart version (CRDs and controller)."),
+    StackOutput("certManagerVersion", "cert-manager chart version."),
+    StackOutput("prometheusOperatorCrdsVersion", "prometheus-operator-crds chart version."),
+    StackOutput("clusterIssuer", "cert-manager ClusterIssuer that signs client ingresses."),
+    StackOutput("ingressClass", "IngressClass client ingresses use."),
+    StackOutput("ingressNamespace", "Namespace of the ingress controller."),
+    StackOutput("monitoringNamespace", "Namespace of Prometheus."),
+    StackOutput(
+        "clients",
+        "Per client stack (`<client>-<environment>`): its storage container, the storage URI "
+        "prefix its InferenceServices use, its training PriorityClass and its namespaces.",
+    ),
+)
+
+CLUSTER_OUTPUT_NAMES: tuple[str, ...] = tuple(o.name for o in CLUSTER_OUTPUTS)
+
+
+def outputs_of(blueprint: str) -> tuple[str, ...]:
+    """The outputs a blueprint exports: the contract's, or the cluster stack's own."""
+    return CLUSTER_OUTPUT_NAMES if blueprint == CLUSTER_BLUEPRINT else OUTPUT_NAMES
+
 
 class ContractError(RuntimeError):
     """A blueprint that does not export exactly the contract's outputs."""
 
 
 def check_outputs(blueprint: str, outputs: dict[str, object]) -> None:
-    missing = [n for n in OUTPUT_NAMES if n not in outputs]
-    extra = [n for n in outputs if n not in OUTPUT_NAMES]
+    names = outputs_of(blueprint)
+    missing = [n for n in names if n not in outputs]
+    extra = [n for n in outputs if n not in names]
     if missing or extra:
+        which = "CLUSTER_OUTPUTS" if blueprint == CLUSTER_BLUEPRINT else "OUTPUTS"
         raise ContractError(
             f"blueprint {blueprint!r} breaks the stack contract: missing outputs {missing}, "
-            f"unexpected outputs {extra}; export exactly the names in core/contract.py"
+            f"unexpected outputs {extra}; export exactly the names of {which} in "
+            "core/contract.py"
         )

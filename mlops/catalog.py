@@ -33,6 +33,7 @@ from typing import Any
 
 from components.azure._common import dashed_name
 from core.config import ConfigError, list_stacks, load_stack
+from core.contract import CLUSTER_BLUEPRINT
 from core.names import StackNames
 from pipelines.definition import PipelineSettings, pipeline_settings_from_stack
 from pipelines.local import default_tracking_uri
@@ -367,6 +368,8 @@ def build_catalog(sources: CatalogSources) -> list[CatalogEntry]:
         except (ConfigError, FileNotFoundError) as exc:
             entries.append(CatalogEntry(stack, "?", "?", "", "", status="error", error=str(exc)))
             continue
+        if settings.blueprint == CLUSTER_BLUEPRINT:
+            continue  # the shared layer of a cluster serves no endpoint of its own
         entry = CatalogEntry(
             stack,
             settings.blueprint,

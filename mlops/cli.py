@@ -6,7 +6,7 @@ import importlib
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, get_args
 
 import typer
 import yaml
@@ -19,6 +19,8 @@ import blueprints
 from core.config import (
     PROJECT_ROOT,
     ConfigError,
+    Environment,
+    cluster_config,
     component_error,
     list_stacks,
     load_stack,
@@ -78,12 +80,15 @@ def list_blueprints(
             m.NAME: {
                 "platform": m.PLATFORM,
                 "title": m.TITLE,
-                "capabilities": {c.value: m.CAPABILITIES.get(c) for c in Capability},
+                # a cluster stack gives no capability itself: its client stacks do
+                "capabilities": {c.value: m.CAPABILITIES.get(c) for c in m.CAPABILITIES},
             }
             for m in modules
         }
         console.print_json(json.dumps(data))
         return
+    shared = [m for m in modules if not m.CAPABILITIES]
+    modules = [m for m in modules if m.CAPABILITIES]
     table = Table(title="Blueprints and their capabilities", show_lines=False)
     table.add_column("capability", style="bold")
     for m in modules:
@@ -91,12 +96,16 @@ def list_blueprints(
     for cap in Capability:
         table.add_row(cap.value, *[m.CAPABILITIES.get(cap, "[dim]-[/]") for m in modules])
     console.print(table)
+    for m in shared:
+        console.print(f"[bold]{m.NAME}[/]: {m.TITLE} (no capability itself; docs/blueprints)")
 
 
 @app.command("new")
 def new_stack(
     client: Annotated[str, typer.Argument(help="Client name: lowercase letters and digits.")],
-    blueprint: Annotated[str, typer.Option("--blueprint", "-b", help="sagemaker|azureml|onprem")],
+    blueprint: Annotated[
+        str, typer.Option("--blueprint", "-b", help="sagemaker|azureml|onprem|cluster")
+    ],
     env: Annotated[str, typer.Option("--env", "-e", help="dev|staging|prod")],
     directory: Annotated[
         Path | None,
@@ -110,9 +119,19 @@ def new_stack(
         str | None, typer.Option("--image", help="The kit image, repo:tag@sha256:digest.")
     ] = None,
 ) -> None:
-    """Write Pulumi.<client>-<env>.yaml from the tier defaults (never overwrites)."""
-    stack = f"{client}-{env}"
-    config_values = {"mlops:blueprint": blueprint, "mlops:client": client, "mlops:environment": env}
+    """Write Pulumi.<client>-<env>.yaml from the tier defaults (never overwrites); with
+    `--blueprint cluster`, Pulumi.<client>-cluster.yaml, the shared cluster layer its on-prem
+    stacks (`kubernetes.clusterStack`) run on, following the `--env` tier's rules."""
+    stack = f"{client}-cluster" if blueprint == "cluster" else f"{client}-{env}"
+    config_values: dict[str, Any] = {
+        "mlops:blueprint": blueprint,
+        "mlops:client": client,
+        "mlops:environment": env,
+    }
+    if blueprint == "onprem":
+        config_values["mlops:kubernetes"] = {"clusterStack": f"{client}-cluster"}
+    if blueprint == "cluster" and env in get_args(Environment):
+        config_values = cluster_config(client, env)
     if image:
         config_values["mlops:image"] = image
     try:
@@ -125,7 +144,11 @@ def new_stack(
     path = stack_file(stack, directory or project_root())
     if path.exists():
         raise _fail(f"{path} already exists; edit it, or delete it first to start over")
-    config = tier_config(client, blueprint, env)
+    config = (
+        cluster_config(client, env)
+        if blueprint == "cluster"
+        else tier_config(client, blueprint, env)
+    )
     if image:
         config["mlops:image"] = image
     header = (
@@ -304,7 +327,10 @@ def plans() -> None:
             stack,
             settings.blueprint,
             str(len(result.records)),
-            f"{given}/{len(result.capabilities)}",
+            # a cluster stack gives none itself: its client stacks do
+            "shared layer"
+            if settings.blueprint == "cluster"
+            else f"{given}/{len(result.capabilities)}",
             f"{passed} pass, {len(result.failed_controls)} fail",
             "[green]ok[/]" if ok else "[bold red]failed[/]",
         )

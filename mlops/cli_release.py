@@ -228,7 +228,13 @@ def chain(
 _BLUEPRINT_PATHS = {
     "sagemaker": ("components/aws/", "blueprints/sagemaker.py", "pipelines/compilers/sagemaker"),
     "azureml": ("components/azure/", "blueprints/azureml.py", "pipelines/compilers/azureml"),
-    "onprem": ("components/onprem/", "blueprints/onprem.py", "pipelines/compilers/argo"),
+    "onprem": (
+        "components/onprem/",
+        "blueprints/onprem.py",
+        "pipelines/compilers/argo",
+        "blueprints/cluster.py",  # the outputs a client reads from its cluster stack
+    ),
+    "cluster": ("components/onprem/", "blueprints/cluster.py"),
 }
 _SHARED_PATHS = (
     "core/",

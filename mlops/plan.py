@@ -313,6 +313,7 @@ def run_plan(
     settings = validate_settings(values, secret_keys, stack=stack)  # errors before resources
     platform = controls_mod.PLATFORM_OF_BLUEPRINT[settings.blueprint]
 
+    kubernetes_mocks.use_root(root, settings)  # a client's StackReference reads it there
     mocks = RecordingMocks(platform)
     monitor = RecordingMonitor(mocks)
     pulumi_settings.reset_options(project=PROJECT, stack=stack, preview=False)

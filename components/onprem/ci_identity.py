@@ -3,9 +3,11 @@ actions-runner-controller or Azure DevOps agent pod in the cluster), with rights
 the stack's namespaces. Its API token is the pod's projected, short-lived token: no
 long-lived token Secret is created and none is stored in CI.
 
-Rights: manage the namespaced kinds the blueprint declares, in the stack's namespaces, plus
-get/patch of exactly those Namespace objects. Cluster-scoped setup (CRDs, the KServe and Argo
-controllers, the namespaces' first creation) stays with a cluster administrator.
+Rights: manage the namespaced kinds the blueprint declares, in the stack's namespaces. Its
+get/patch of exactly those Namespace objects is a ClusterRole the cluster stack owns
+(components/onprem/tenants.py), so the client stack declares nothing cluster-scoped; the CRDs,
+the KServe and Argo controllers and the namespaces' first creation stay with the cluster stack
+and a cluster administrator.
 """
 
 from __future__ import annotations
@@ -127,29 +129,5 @@ class CiIdentity(pulumi.ComponentResource):
                 subjects=subject,
                 opts=child,
             )
-        k8s.rbac.v1.ClusterRole(
-            f"{name}-namespaces",
-            metadata={"name": f"{args.prefix}-ci-namespaces", "labels": labels},
-            rules=[
-                {
-                    "apiGroups": [""],
-                    "resources": ["namespaces"],
-                    "resourceNames": list(args.namespaces),
-                    "verbs": ["get", "patch", "update"],
-                }
-            ],
-            opts=child,
-        )
-        k8s.rbac.v1.ClusterRoleBinding(
-            f"{name}-namespaces",
-            metadata={"name": f"{args.prefix}-ci-namespaces", "labels": labels},
-            role_ref={
-                "apiGroup": "rbac.authorization.k8s.io",
-                "kind": "ClusterRole",
-                "name": f"{args.prefix}-ci-namespaces",
-            },
-            subjects=subject,
-            opts=child,
-        )
         self.service_account = f"{args.home_namespace}/{sa}"
         self.register_outputs({"serviceAccount": self.service_account})

@@ -1,9 +1,10 @@
-"""Endpoint: a KServe InferenceService serving the pinned MLflow model version."""
+"""Endpoint: a KServe InferenceService serving the pinned MLflow model version, in the
+RawDeployment mode of the cluster's KServe controller (components/onprem/operators.py): a
+Deployment, a Service and an HPA in the client's serving namespace, nothing cluster-scoped."""
 
 from __future__ import annotations
 
-import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import pulumi
@@ -18,11 +19,12 @@ from components.onprem.workload import (
 )
 from core.config import ENDPOINT_DEFAULTS, ROLLOUT_DEFAULTS, STRATEGIES
 
-KSERVE_CHART_REPO = "oci://ghcr.io/kserve/charts"
-KSERVE_VERSION = "v0.15.0"
-KNATIVE_PORTS = (8012, 8013, 8022, 9090)  # queue-proxy http, h2c, admin, autoscaler stats
-METRICS_PORTS = (9090, 9091)  # queue-proxy and user metrics
-STORAGE_URI_PREFIX = "models:/"
+PREDICTOR_PORT = 8080
+"""Port of the predictor container (the `<name>-predictor` Service's port 80 targets it)."""
+METRICS_PORT = 8082
+"""MLServer's Prometheus metrics port (its default `metrics_port`)."""
+CPU_TARGET_PERCENT = 70
+"""HPA target: average CPU use of the predictor pods, in percent of their request."""
 
 
 @dataclass(frozen=True)
@@ -37,10 +39,9 @@ class ModelEndpointArgs:
     """Registered version to serve (mlops:model)."""
     service_account: str
     """ServiceAccount the predictor runs as (Identities.accounts['serving'])."""
-    storage_image: str
-    """Image with the mlflow CLI; it downloads `models:/name/version` before the server starts."""
-    tracking_uri: str
-    """MLflow tracking URI the model is downloaded from."""
+    storage_uri_prefix: str
+    """This client's storage URI prefix (the cluster stack's ClusterStorageContainer for it
+    downloads `<prefix><name>/<version>` from this client's MLflow)."""
     tracking: Peer
     """The MLflow pods (egress allowed to download the model)."""
     capture_url: str
@@ -48,27 +49,25 @@ class ModelEndpointArgs:
     capture: Peer
     """The capture sink pods (egress allowed)."""
     min_replicas: int = 1
-    """Fewest replicas; 0 scales to zero (dev)."""
+    """Fewest replicas; RawDeployment keeps at least 1 (0, the dev default, runs 1)."""
     max_replicas: int = 2
-    """Most replicas the autoscaler may add."""
-    target_per_minute: int = 100
-    """Autoscaling target: requests per replica per minute."""
+    """Most replicas the autoscaler (an HPA on CPU) may add."""
     rollout_strategy: str = ROLLOUT_DEFAULTS.strategy
-    """all-at-once, canary or linear: how traffic moves to a new version."""
+    """all-at-once, canary or linear: how a new version replaces the old one's pods."""
     traffic_step_percent: int = ROLLOUT_DEFAULTS.traffic_step_percent
-    """Share of traffic the new version gets first (canary / linear)."""
+    """Share of the pods (max surge) the new version starts with (canary / linear)."""
     cpu: str = "500m"
     """CPU request of a predictor pod (the limit is twice that)."""
     memory: str = "1Gi"
     """Memory request and limit of a predictor pod."""
     capture_percent: int = ENDPOINT_DEFAULTS.capture_percent
     """Share of requests captured: 100 (all) or 0 (off); the KServe logger cannot sample."""
-    gateway_namespaces: Sequence[str] = ("knative-serving", "kourier-system")
-    """Namespaces of the Knative activator and gateway, allowed to reach the predictor."""
+    deployment_mode: str = "RawDeployment"
+    """KServe deployment mode of the cluster's controller (the cluster stack's output)."""
+    ingress_namespace: str = "ingress-nginx"
+    """Namespace of the ingress controller, allowed to reach the predictor."""
     monitoring_namespace: str = "monitoring"
     """Namespace of Prometheus (allowed to scrape the predictor)."""
-    install_kserve: bool = True
-    """Install the KServe CRDs and controller from their Helm charts (cluster-wide)."""
     labels: Mapping[str, str] = field(default_factory=dict)
     """Labels on every object."""
 
@@ -134,11 +133,18 @@ def validate(args: ModelEndpointArgs) -> None:
         "set endpoint.capturePercent to 100 or 0 in Pulumi.<stack>.yaml",
     )
     c.expect(
-        args.target_per_minute >= 1,
-        "target_per_minute",
-        args.target_per_minute,
-        "at least 1",
-        "set endpoint.targetInvocationsPerInstance",
+        args.storage_uri_prefix.endswith(":/"),
+        "storage_uri_prefix",
+        args.storage_uri_prefix,
+        "a URI prefix ending in `:/` such as globex-dev-models:/",
+        "pass the cluster stack's clients[<prefix>].storageUriPrefix",
+    )
+    c.expect(
+        args.deployment_mode == "RawDeployment",
+        "deployment_mode",
+        args.deployment_mode,
+        "RawDeployment (the mode the cluster stack installs KServe in)",
+        "point kubernetes.clusterStack at a cluster stack of this kit",
     )
     c.done()
 
@@ -148,6 +154,16 @@ def endpoint_app(prefix: str) -> str:
     return f"{prefix}-model"
 
 
+def metrics_service(app: str) -> str:
+    """The Service Prometheus scrapes the predictor's MLServer metrics through."""
+    return f"{app}-metrics"
+
+
+def surge(strategy: str, step_percent: int) -> str:
+    """The rolling update's max surge: the share of pods the new version starts with."""
+    return "100%" if strategy == "all-at-once" else f"{step_percent}%"
+
+
 def _double_cpu(cpu: str) -> str:
     if cpu.endswith("m"):
         return f"{int(float(cpu[:-1]) * 2)}m"
@@ -155,14 +171,18 @@ def _double_cpu(cpu: str) -> str:
 
 
 class ModelEndpoint(pulumi.ComponentResource):
-    """KServe (Helm, Serverless mode) and one InferenceService serving
-    `models:/<model>/<version>` from the MLflow registry with the MLflow runtime: Knative
-    autoscaling on requests per second between min and max replicas, new versions receiving
-    `canaryTrafficPercent` of traffic first, every request and response logged to the capture
-    sink, a PodDisruptionBudget, and network access only from the Knative gateway."""
+    """One InferenceService serving `<storage prefix><model>/<version>` from the client's
+    MLflow registry with the MLflow runtime, in RawDeployment mode: an HPA scales the
+    predictor on CPU between min and max replicas; a new version replaces the old pods in a
+    rolling update whose first step is `traffic_step_percent` of the pods (the old pods keep
+    serving until the new ones are ready); every request and response is logged to the
+    capture sink; a PodDisruptionBudget; network access only from the ingress controller
+    (and Prometheus for metrics)."""
 
     endpoint_name: str
     storage_uri: str
+    service: str
+    metrics_selector: dict[str, str]
 
     def __init__(
         self, name: str, args: ModelEndpointArgs, opts: pulumi.ResourceOptions | None = None
@@ -171,69 +191,23 @@ class ModelEndpoint(pulumi.ComponentResource):
         super().__init__("mlops:onprem:ModelEndpoint", name, None, opts)
         ns = args.namespace
         self.endpoint_name = app = endpoint_app(args.prefix)
-        self.storage_uri = f"{STORAGE_URI_PREFIX}{args.model_name}/{args.model_version}"
+        self.service = f"{app}-predictor"
+        self.storage_uri = f"{args.storage_uri_prefix}{args.model_name}/{args.model_version}"
         child = pulumi.ResourceOptions(parent=self)
-        depends: list[pulumi.Resource] = []
-        if args.install_kserve:
-            crds = k8s.helm.v3.Release(
-                f"{name}-kserve-crd",
-                name="kserve-crd",
-                chart=f"{KSERVE_CHART_REPO}/kserve-crd",
-                version=KSERVE_VERSION,
-                namespace="kserve",
-                create_namespace=True,
-                opts=child,
-            )
-            controller = k8s.helm.v3.Release(
-                f"{name}-kserve",
-                name="kserve",
-                chart=f"{KSERVE_CHART_REPO}/kserve",
-                version=KSERVE_VERSION,
-                namespace="kserve",
-                create_namespace=True,
-                values={"kserve": {"controller": {"deploymentMode": "Serverless"}}},
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[crds]),
-            )
-            depends = [crds, controller]
-        after = pulumi.ResourceOptions(parent=self, depends_on=depends)
-        storage = f"{args.prefix}-mlflow-registry"
-        k8s.apiextensions.CustomResource(
-            f"{name}-storage",
-            api_version="serving.kserve.io/v1alpha1",
-            kind="ClusterStorageContainer",
-            metadata={"name": storage, "labels": args.labels},
-            spec={
-                "container": {
-                    "name": "storage-initializer",
-                    "image": args.storage_image,
-                    # KServe appends the storage URI and the target directory as arguments.
-                    "command": [
-                        "/bin/sh",
-                        "-c",
-                        'mlflow artifacts download --artifact-uri "$0" --dst-path "$1"',
-                    ],
-                    "env": [
-                        {"name": "MLFLOW_TRACKING_URI", "value": args.tracking_uri},
-                        {"name": "HOME", "value": "/tmp"},
-                    ],
-                    "resources": resources("100m", "512Mi", cpu_limit="1", memory_limit="1Gi"),
-                    "securityContext": container_security(),
-                },
-                "supportedUriFormats": [{"prefix": STORAGE_URI_PREFIX}],
-                "workloadType": "initContainer",
-            },
-            opts=after,
-        )
         pod_labels = {**args.labels, "app": app}
         predictor: dict = {
             "serviceAccountName": args.service_account,
-            "minReplicas": args.min_replicas,
-            "maxReplicas": args.max_replicas,
-            "scaleMetric": "rps",
-            "scaleTarget": max(1, math.ceil(args.target_per_minute / 60)),
-            "canaryTrafficPercent": (
-                100 if args.rollout_strategy == "all-at-once" else args.traffic_step_percent
-            ),
+            "minReplicas": max(1, args.min_replicas),
+            "maxReplicas": max(1, args.min_replicas, args.max_replicas),
+            "scaleMetric": "cpu",
+            "scaleTarget": CPU_TARGET_PERCENT,
+            "deploymentStrategy": {
+                "type": "RollingUpdate",
+                "rollingUpdate": {
+                    "maxSurge": surge(args.rollout_strategy, args.traffic_step_percent),
+                    "maxUnavailable": 0,
+                },
+            },
             "labels": pod_labels,
             "model": {
                 "modelFormat": {"name": "mlflow"},
@@ -254,10 +228,29 @@ class ModelEndpoint(pulumi.ComponentResource):
                 "name": app,
                 "namespace": ns,
                 "labels": {**args.labels, "mlops/model-version": args.model_version},
-                "annotations": {"serving.kserve.io/deploymentMode": "Serverless"},
+                "annotations": {
+                    "serving.kserve.io/deploymentMode": args.deployment_mode,
+                    "serving.kserve.io/autoscalerClass": "hpa",
+                },
             },
             spec={"predictor": predictor},
-            opts=after,
+            opts=child,
+        )
+        # RawDeployment's predictor Service carries the inference port only
+        self.metrics_selector = {"mlops/metrics-of": app}
+        k8s.core.v1.Service(
+            f"{name}-metrics",
+            metadata={
+                "name": metrics_service(app),
+                "namespace": ns,
+                "labels": {**args.labels, **self.metrics_selector},
+            },
+            spec={
+                "type": "ClusterIP",
+                "selector": {"app": app},
+                "ports": [{"name": "metrics", "port": METRICS_PORT, "targetPort": METRICS_PORT}],
+            },
+            opts=child,
         )
         k8s.policy.v1.PodDisruptionBudget(
             f"{name}-pdb",
@@ -265,8 +258,10 @@ class ModelEndpoint(pulumi.ComponentResource):
             spec={"maxUnavailable": 1, "selector": {"matchLabels": {"app": app}}},
             opts=child,
         )
-        ingress = [(Peer(namespace=g), list(KNATIVE_PORTS)) for g in args.gateway_namespaces]
-        ingress.append((Peer(namespace=args.monitoring_namespace), list(METRICS_PORTS)))
+        ingress = [
+            (Peer(namespace=args.ingress_namespace), [PREDICTOR_PORT]),
+            (Peer(namespace=args.monitoring_namespace), [METRICS_PORT]),
+        ]
         k8s.networking.v1.NetworkPolicy(
             f"{name}-allow",
             metadata={"name": f"{app}-allow", "namespace": ns, "labels": args.labels},
@@ -275,4 +270,10 @@ class ModelEndpoint(pulumi.ComponentResource):
             ),
             opts=child,
         )
-        self.register_outputs({"endpointName": self.endpoint_name, "storageUri": self.storage_uri})
+        self.register_outputs(
+            {
+                "endpointName": self.endpoint_name,
+                "service": self.service,
+                "storageUri": self.storage_uri,
+            }
+        )

@@ -11,6 +11,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.onprem import secrets as sec
+from components.onprem.endpoint import metrics_service
 from components.onprem.validation import Checks
 from components.onprem.workload import container_security, pod_security, resources
 from core.config import ROLLBACK_ALARMS, ROLLOUT_DEFAULTS, is_cron
@@ -179,14 +180,16 @@ def alert_groups(args: MonitoringArgs) -> list[dict[str, Any]]:
         {"name": f"{args.prefix}-budget", "rules": budget},
     ]
     if args.endpoint:
-        sel = f'namespace_name="{args.serving_namespace}",service_name="{args.endpoint}-predictor"'
+        # MLServer's own metrics (RawDeployment has no Knative queue-proxy), scraped through
+        # the endpoint's metrics Service
+        sel = f'namespace="{args.serving_namespace}",service="{metrics_service(args.endpoint)}"'
         rules = []
         if "errors5xx" in args.rollback_alarms:
             rules.append(
                 alert(
                     "EndpointErrors5xx",
-                    f'sum(rate(revision_app_request_count{{{sel},response_code_class="5xx"}}[5m]))'
-                    f" / sum(rate(revision_app_request_count{{{sel}}}[5m])) > 0.01",
+                    f'sum(rate(rest_server_requests_total{{{sel},status_code=~"5.."}}[5m]))'
+                    f" / sum(rate(rest_server_requests_total{{{sel}}}[5m])) > 0.01",
                     f"{args.endpoint}: more than 1% of requests fail with 5xx",
                     severity="critical",
                 )
@@ -195,8 +198,8 @@ def alert_groups(args: MonitoringArgs) -> list[dict[str, Any]]:
             rules.append(
                 alert(
                     "EndpointLatencyHigh",
-                    "histogram_quantile(0.99, sum by (le) (rate("
-                    f"revision_app_request_latencies_bucket{{{sel}}}[5m]))) > "
+                    "1000 * histogram_quantile(0.99, sum by (le) (rate("
+                    f"rest_server_request_duration_seconds_bucket{{{sel}}}[5m]))) > "
                     f"{args.latency_threshold_ms}",
                     f"{args.endpoint}: p99 latency above {args.latency_threshold_ms} ms",
                 )

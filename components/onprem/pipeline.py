@@ -1,9 +1,12 @@
-"""Training pipeline and continuous training: Argo Workflows running the compiled
-WorkflowTemplate, a CronWorkflow for the schedule and an Argo Events trigger on new data."""
+"""Training pipeline and continuous training: the compiled WorkflowTemplate, a CronWorkflow for
+the schedule and an Argo Events trigger on new data, all in the client's pipelines namespace.
+The Argo Workflows and Argo Events controllers and CRDs belong to the cluster stack
+(components/onprem/operators.py); this namespace keeps its own artifact repository."""
 
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,9 +21,8 @@ from core.config import StackSettings, is_cron
 from pipelines.compilers.cache import compiled
 from pipelines.definition import pipeline_settings_from_stack
 
-ARGO_REPO = "https://argoproj.github.io/argo-helm"
-ARGO_WORKFLOWS_CHART = ("argo-workflows", "0.45.4")  # Argo Workflows v3.6
-ARGO_EVENTS_CHART = ("argo-events", "2.4.8")  # Argo Events v1.9
+ARTIFACT_REPOSITORIES = "artifact-repositories"
+"""The ConfigMap Argo Workflows reads a namespace's artifact repositories from."""
 WORKFLOW_UID = 10001
 API_PORTS = (443, 6443)
 
@@ -95,14 +97,15 @@ class TrainingPipelineArgs:
     """The artifact store pods (egress allowed)."""
     tracking: Peer
     """The MLflow pods (egress allowed)."""
+    priority_class: str
+    """Training PriorityClass the cluster stack created for this client (cluster `clients`)."""
     data_trigger: bool = True
     """Start training when an object lands under `raw_prefix` in the bucket."""
     raw_prefix: str = DATA_KEY
     """Key prefix of new raw data."""
     max_parallel: int = 2
-    """Workflows running at once (the training capacity bound)."""
-    monitoring_namespace: str = "monitoring"
-    """Namespace of Prometheus (allowed to scrape the controller)."""
+    """Pods of one workflow running at once (`spec.parallelism`); the shared controller has no
+    per-namespace workflow limit, the namespace ResourceQuota bounds the total."""
     api_server_cidr: str = "0.0.0.0/0"
     """Where the Kubernetes API is reached from pods (workflow executor, controller)."""
     labels: Mapping[str, str] = field(default_factory=dict)
@@ -113,6 +116,12 @@ def validate(args: TrainingPipelineArgs) -> None:
     c = Checks("TrainingPipeline")
     c.dns_label("prefix", args.prefix, "pass `<client>-<environment>`", max_len=40)
     c.dns_label("namespace", args.namespace, "pass Namespaces.names['pipelines']")
+    c.dns_label(
+        "priority_class",
+        args.priority_class,
+        "pass the cluster stack's clients[<prefix>].priorityClass",
+        max_len=253,
+    )
     kind = (
         args.workflow_template.get("kind") if isinstance(args.workflow_template, Mapping) else None
     )
@@ -155,6 +164,7 @@ def _hardened(
     service_account: str,
     priority_class: str,
     labels: Mapping[str, str],
+    parallelism: int,
 ) -> dict[str, Any]:
     """The compiled template placed in this namespace, run as the pipeline identity, with the
     restricted pod security on every step unless the compiler already set it."""
@@ -165,6 +175,7 @@ def _hardened(
     spec = out.setdefault("spec", {})
     spec["serviceAccountName"] = service_account
     spec["podPriorityClassName"] = priority_class
+    spec.setdefault("parallelism", parallelism)
     spec.setdefault("securityContext", pod_security(WORKFLOW_UID))
     spec.setdefault(
         "templateDefaults", {"container": {"securityContext": container_security(WORKFLOW_UID)}}
@@ -175,9 +186,10 @@ def _hardened(
 
 
 class TrainingPipeline(pulumi.ComponentResource):
-    """Argo Workflows (Helm, namespaced controller, no UI) running the compiled
-    WorkflowTemplate as the pipeline identity at a preemptible training priority; a
-    CronWorkflow runs it on the schedule; Argo Events starts it when raw data lands."""
+    """The compiled WorkflowTemplate, run by the cluster's Argo Workflows controller as the
+    pipeline identity at the client's preemptible training priority, with this namespace's
+    artifact repository; a CronWorkflow runs it on the schedule; Argo Events starts it when
+    raw data lands. Nothing here is cluster-scoped."""
 
     pipeline_name: str
     schedule_name: str
@@ -193,59 +205,41 @@ class TrainingPipeline(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         s3_host = args.s3_endpoint.split("://", 1)[1].rstrip("/")
         insecure = args.s3_endpoint.startswith("http://")
-        priority = k8s.scheduling.v1.PriorityClass(
-            f"{name}-training",
-            metadata={"name": f"{args.prefix}-training", "labels": args.labels},
-            value=1000,
-            preemption_policy="Never",
-            global_default=False,
-            description="Training runs: below serving, never preempt other pods.",
-            opts=child,
-        )
-        self.training_compute = f"{ns}/{args.prefix}-training"
-        argo = k8s.helm.v3.Release(
-            f"{name}-argo-workflows",
-            name=f"{args.prefix}-argo",
-            chart=ARGO_WORKFLOWS_CHART[0],
-            version=ARGO_WORKFLOWS_CHART[1],
-            repository_opts={"repo": ARGO_REPO},
-            namespace=ns,
-            atomic=True,
-            values={
-                "singleNamespace": True,
-                "crds": {"install": True, "keep": True},
-                "server": {"enabled": False},
-                "workflow": {"serviceAccount": {"create": False}, "rbac": {"create": False}},
-                "controller": {
-                    "workflowNamespaces": [ns],
-                    "parallelism": args.max_parallel,
-                    "metricsConfig": {"enabled": True},
-                    "podSecurityContext": pod_security(WORKFLOW_UID),
-                    "securityContext": container_security(WORKFLOW_UID),
-                    "resources": {
-                        "requests": {"cpu": "100m", "memory": "256Mi"},
-                        "limits": {"cpu": "500m", "memory": "512Mi"},
+        self.training_compute = f"{ns}/{args.priority_class}"
+        repository = k8s.core.v1.ConfigMap(
+            f"{name}-artifact-repository",
+            metadata={
+                "name": ARTIFACT_REPOSITORIES,
+                "namespace": ns,
+                "labels": args.labels,
+                "annotations": {"workflows.argoproj.io/default-artifact-repository": "default"},
+            },
+            data={
+                "default": json.dumps(
+                    {
+                        "archiveLogs": True,
+                        "s3": {
+                            "bucket": args.bucket,
+                            "endpoint": s3_host,
+                            "insecure": insecure,
+                            "keyPrefix": "argo",
+                            "accessKeySecret": {"name": args.s3_secret, "key": sec.S3_ACCESS_KEY},
+                            "secretKeySecret": {"name": args.s3_secret, "key": sec.S3_SECRET_KEY},
+                        },
                     },
-                },
-                "executor": {"securityContext": container_security(WORKFLOW_UID)},
-                "useStaticCredentials": True,
-                "artifactRepository": {
-                    "archiveLogs": True,
-                    "s3": {
-                        "bucket": args.bucket,
-                        "endpoint": s3_host,
-                        "insecure": insecure,
-                        "keyPrefix": "argo",
-                        "accessKeySecret": {"name": args.s3_secret, "key": sec.S3_ACCESS_KEY},
-                        "secretKeySecret": {"name": args.s3_secret, "key": sec.S3_SECRET_KEY},
-                    },
-                },
+                    sort_keys=True,
+                )
             },
             opts=child,
         )
-        after_argo = pulumi.ResourceOptions(parent=self, depends_on=[argo, priority])
+        after_argo = pulumi.ResourceOptions(parent=self, depends_on=[repository])
         template = _hardened(
-            args.workflow_template, ns, args.service_account, f"{args.prefix}-training", args.labels
+            args.workflow_template,
+            ns,
+            args.service_account,
+            args.priority_class,
+            args.labels,
+            args.max_parallel,
         )
         self.pipeline_name = template["metadata"]["name"]
         k8s.apiextensions.CustomResource(
@@ -294,22 +288,7 @@ class TrainingPipeline(pulumi.ComponentResource):
         after_argo: pulumi.ResourceOptions,
     ) -> None:
         ns, child = args.namespace, pulumi.ResourceOptions(parent=self)
-        events = k8s.helm.v3.Release(
-            f"{name}-argo-events",
-            name=f"{args.prefix}-events",
-            chart=ARGO_EVENTS_CHART[0],
-            version=ARGO_EVENTS_CHART[1],
-            repository_opts={"repo": ARGO_REPO},
-            namespace=ns,
-            atomic=True,
-            values={
-                "crds": {"install": True, "keep": True},
-                "controller": {"rbac": {"namespaced": True, "managedNamespace": ns}},
-                "webhook": {"enabled": False},
-            },
-            opts=after_argo,
-        )
-        after = pulumi.ResourceOptions(parent=self, depends_on=[events])
+        after = after_argo
         k8s.apiextensions.CustomResource(
             f"{name}-eventbus",
             api_version="argoproj.io/v1alpha1",
@@ -418,8 +397,8 @@ class TrainingPipeline(pulumi.ComponentResource):
         )
 
     def _network(self, name: str, args: TrainingPipelineArgs) -> None:
-        """Pods of this namespace talk to each other (controller, EventBus, sensor, steps),
-        to the artifact store, MLflow and the Kubernetes API; Prometheus scrapes them."""
+        """Pods of this namespace talk to each other (EventBus, event source, sensor, steps),
+        to the artifact store, MLflow and the Kubernetes API."""
         ns = args.namespace
         same = Peer(namespace=ns).as_dict()
         k8s.networking.v1.NetworkPolicy(
@@ -428,13 +407,7 @@ class TrainingPipeline(pulumi.ComponentResource):
             spec={
                 "podSelector": {},
                 "policyTypes": ["Ingress", "Egress"],
-                "ingress": [
-                    {"from": [same]},
-                    {
-                        "from": [Peer(namespace=args.monitoring_namespace).as_dict()],
-                        "ports": [{"protocol": "TCP", "port": 9090}],
-                    },
-                ],
+                "ingress": [{"from": [same]}],
                 "egress": [
                     {"to": [same]},
                     {

@@ -17,7 +17,12 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 PLATFORMS = ("aws", "azure", "kubernetes")
-PLATFORM_OF_BLUEPRINT = {"sagemaker": "aws", "azureml": "azure", "onprem": "kubernetes"}
+PLATFORM_OF_BLUEPRINT = {
+    "sagemaker": "aws",
+    "azureml": "azure",
+    "onprem": "kubernetes",
+    "cluster": "kubernetes",
+}
 Status = Literal["pass", "fail", "n/a", "waived", "suppressed"]
 
 

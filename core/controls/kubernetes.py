@@ -389,7 +389,7 @@ CONTROLS: tuple[Control, ...] = (
         2,
         "The endpoint keeps at least 2 replicas",
         "One pod failing or draining must not take the endpoint down.",
-        dev_exception="dev scales the endpoint to zero between requests",
+        dev_exception="dev runs a single predictor replica",
     ),
     Control(
         "K8S-KSV-02",
@@ -405,11 +405,12 @@ CONTROLS: tuple[Control, ...] = (
         "K8S-KSV-03",
         P,
         ISVC,
-        "spec.predictor.canaryTrafficPercent",
-        "at_most",
-        50,
-        "A new model version first gets a canary share of traffic",
-        "A bad version reaches a fraction of requests while its alerts are watched.",
+        "spec.predictor.deploymentStrategy.rollingUpdate.maxSurge",
+        "matches",
+        r"^([1-9]|[1-4][0-9]|50)%$",
+        "A new model version first gets a share (at most 50%) of the predictor pods",
+        "RawDeployment rolls a new version out pod by pod: a bad version serves a fraction of "
+        "requests while its alerts are watched, and the old pods stay until the new are ready.",
         dev_exception="dev rolls out all at once",
     ),
     Control(
@@ -685,5 +686,53 @@ CONTROLS = CONTROLS + (
         "The CI identity's cluster rights name the stack's namespaces only",
         "CI can patch its own namespaces, not any other cluster object.",
         when=_CI,
+    ),
+)
+
+# --- Cluster stack (blueprints/cluster.py, components/onprem/tenants.py) ---------------------
+_CSC = "kubernetes:serving.kserve.io/v1alpha1:ClusterStorageContainer"
+CONTROLS = CONTROLS + (
+    Control(
+        "K8S-CSC-01",
+        P,
+        _CSC,
+        "spec.container.image",
+        "matches",
+        DIGEST,
+        "Storage initializers run the kit image pinned by digest",
+        "The init container fetches every client's models into its predictor: it is exactly the "
+        "reviewed image, not whatever a tag points to.",
+        dev_exception="dev runs the kit image by tag",
+    ),
+    Control(
+        "K8S-CSC-02",
+        P,
+        _CSC,
+        "spec.supportedUriFormats[*].prefix",
+        "matches",
+        r"^[a-z][a-z0-9]{1,19}-(dev|staging|prod)-models:/$",
+        "Each storage container matches only one client stack's URI prefix",
+        "A shared `models:/` prefix would let one client's predictor fetch with another "
+        "client's storage container (and the two containers conflict).",
+    ),
+    Control(
+        "K8S-CSC-03",
+        P,
+        _CSC,
+        "spec.container.securityContext.runAsNonRoot",
+        "equals",
+        True,
+        "Storage initializers run as non-root",
+        "They run inside every client's restricted serving namespace.",
+    ),
+    Control(
+        "K8S-CSC-04",
+        P,
+        _CSC,
+        "spec.container.resources.limits.memory",
+        "present",
+        None,
+        "Storage initializers have memory limits",
+        "A large model download cannot starve the predictor's node.",
     ),
 )

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from core.config import PROJECT_ROOT, ConfigError, StackSettings, load_stack
+from core.contract import CLUSTER_BLUEPRINT
 from pipelines.release import (
     GUARD_ENV,
     MODEL_KEY,
@@ -333,7 +334,9 @@ def apply(
     driver = driver or AutomationDriver(stack, root)
     pinned = driver.get(MODEL_KEY) or settings.model
     released = None
-    if platform is None:
+    if settings.blueprint == CLUSTER_BLUEPRINT:
+        say(f"{stack} is a cluster stack: it serves no model, the stack file decides")
+    elif platform is None:
         outputs = driver.outputs()
         if outputs:
             platform = platform_for(settings, outputs)

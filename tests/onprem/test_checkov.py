@@ -21,7 +21,7 @@ import yaml
 
 from tests.conftest import get_plan
 
-STACKS = ("globex-dev", "globex-prod")
+STACKS = ("globex-dev", "globex-prod", "globex-cluster")
 SCAN_PYTHON = Path(sys.prefix) / "scan" / "bin" / "python"
 RUNNER = """
 import json, sys

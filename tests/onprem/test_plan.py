@@ -33,12 +33,30 @@ def _failing(plan: Plan) -> dict[str, list[str]]:
     return {f.control.id: f.failures for f in plan.findings if f.status == "fail"}
 
 
+# Rows about cluster-scoped objects (chart releases, ClusterRoles): only the cluster stack
+# declares those, so a client stack has nothing for them to check.
+CLUSTER_ONLY_ROWS = {"K8S-HELM-01", "K8S-CI-03", *(f"K8S-CSC-0{i}" for i in range(1, 5))}
+
+
 def test_prod_passes_every_control(plan_for: PlanFor) -> None:
     plan = plan_for("globex-prod")
     assert _failing(plan) == {}
-    not_applied = [f.control.id for f in plan.findings if f.status == "n/a"]
-    assert not_applied == [], f"controls with nothing to check in prod: {not_applied}"
+    not_applied = {f.control.id for f in plan.findings if f.status == "n/a"}
+    assert not_applied == CLUSTER_ONLY_ROWS, (
+        f"controls with nothing to check in prod: {not_applied}"
+    )
     assert not [f for f in plan.findings if f.status in ("waived", "suppressed")]
+
+
+def test_cluster_stack_passes_its_controls(plan_for: PlanFor) -> None:
+    plan = plan_for("globex-cluster")
+    assert _failing(plan) == {}
+    status = {f.control.id: f.status for f in plan.findings}
+    assert {status[c] for c in CLUSTER_ONLY_ROWS} == {"pass"}
+    # restricted PSS, default deny, quota and limits in every operator namespace
+    assert {status[c] for c in ("K8S-NS-01", "K8S-NS-02", "K8S-NS-03", "K8S-NS-04")} == {"pass"}
+    # the one waiver is the webhook ingress from the control plane, with its justification
+    assert {c for c, s in status.items() if s in ("waived", "suppressed")} == {"K8S-NET-05"}
 
 
 def test_kit_image_workloads_run_the_configured_digest(plan_for: PlanFor) -> None:
@@ -79,7 +97,11 @@ def test_dev_fails_nothing_and_waives_only_documented_exceptions(
 def test_every_control_is_evaluated_in_one_of_the_examples(plan_for: PlanFor) -> None:
     evaluated = {
         f.control.id
-        for p in (plan_for("globex-prod"), plan_for("globex-dev", model="1"))
+        for p in (
+            plan_for("globex-prod"),
+            plan_for("globex-dev", model="1"),
+            plan_for("globex-cluster"),
+        )
         for f in p.findings
         if f.status != "n/a"
     }
@@ -171,7 +193,12 @@ def test_inference_service_serves_the_configured_version(plan_for: PlanFor) -> N
         plan = plan_for(stack, **overrides)
         isvc = _one(plan, ISVC, "endpoint-inference-service").inputs
         predictor = isvc["spec"]["predictor"]
-        assert predictor["model"]["storageUri"] == f"models:/globex-classifier/{version}", stack
+        assert predictor["model"]["storageUri"] == (
+            f"{stack}-models:/globex-classifier/{version}"
+        ), stack
+        assert isvc["metadata"]["annotations"]["serving.kserve.io/deploymentMode"] == (
+            "RawDeployment"
+        )
         assert predictor["model"]["modelFormat"]["name"] == "mlflow"
         assert isvc["metadata"]["labels"]["mlops/model-version"] == version
         assert plan.outputs["modelVersion"] == version
@@ -185,23 +212,43 @@ def test_inference_service_scaling_and_rollout_follow_the_tier(plan_for: PlanFor
         2,
         8,
     )
-    assert prod["spec"]["predictor"]["canaryTrafficPercent"] == 10
-    assert dev["spec"]["predictor"]["minReplicas"] == 0
-    assert dev["spec"]["predictor"]["canaryTrafficPercent"] == 100
+    rolling = {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "10%", "maxUnavailable": 0}}
+    assert prod["spec"]["predictor"]["deploymentStrategy"] == rolling
+    # RawDeployment cannot scale to zero: dev's minInstances 0 runs one replica
+    assert dev["spec"]["predictor"]["minReplicas"] == 1
+    assert dev["spec"]["predictor"]["deploymentStrategy"]["rollingUpdate"]["maxSurge"] == "100%"
+    assert prod["spec"]["predictor"]["scaleMetric"] == "cpu"
     assert prod["spec"]["predictor"]["model"]["resources"]["requests"] == {
         "cpu": "1",
         "memory": "2Gi",
     }
 
 
-def test_storage_initializer_resolves_models_uris_from_mlflow(plan_for: PlanFor) -> None:
-    plan = plan_for("globex-prod")
-    csc = _one(
-        plan, "kubernetes:serving.kserve.io/v1alpha1:ClusterStorageContainer", "endpoint-storage"
-    ).inputs["spec"]
-    assert csc["supportedUriFormats"] == [{"prefix": "models:/"}]
-    env = {e["name"]: e["value"] for e in csc["container"]["env"]}
-    assert env["MLFLOW_TRACKING_URI"] == plan.outputs["trackingUri"]
+def test_storage_initializer_resolves_each_clients_uris_from_its_own_mlflow(
+    plan_for: PlanFor,
+) -> None:
+    """The cluster stack's storage container for a client matches only that client's URI
+    prefix and downloads from that client's MLflow (the tracking URI its stack exports)."""
+    cluster = plan_for("globex-cluster")
+    initech = {
+        "client": "initech",
+        "kubernetes": {
+            "clusterStack": "globex-cluster",
+            "ingressDomain": "ml.dev.initech.internal",
+        },
+    }
+    for stack, overrides in (("globex-prod", {}), ("globex-dev", initech)):
+        client = plan_for(stack, **overrides)
+        prefix = client.settings.prefix
+        csc = _one(
+            cluster,
+            "kubernetes:serving.kserve.io/v1alpha1:ClusterStorageContainer",
+            f"tenants-{prefix}-storage",
+        ).inputs["spec"]
+        assert csc["supportedUriFormats"] == [{"prefix": f"{prefix}-models:/"}]
+        env = {e["name"]: e["value"] for e in csc["container"]["env"]}
+        assert env["MLFLOW_TRACKING_URI"] == client.outputs["trackingUri"]
+        assert csc["container"]["image"] == cluster.settings.image
 
 
 def test_logger_sends_captures_to_the_sink_service(plan_for: PlanFor) -> None:
@@ -328,7 +375,6 @@ def _expected_flows(p: str, api_server: str = "0.0.0.0/0") -> set[tuple]:
     dns = ("kube-system", "k8s-app=kube-dns")
     minio, mlflow = (plat, f"app={p}-minio"), (plat, f"app={p}-mlflow")
     model, capture = (serv, f"app={p}-model"), (serv, f"app={p}-capture")
-    knative = (8012, 8013, 8022, 9090)
     return {
         # default deny: DNS only
         (plat, "*", "out", dns, (53,)),
@@ -337,7 +383,6 @@ def _expected_flows(p: str, api_server: str = "0.0.0.0/0") -> set[tuple]:
         # pipelines namespace: Argo, events and runs
         (pipe, "*", "in", (pipe, "*"), "any"),
         (pipe, "*", "out", (pipe, "*"), "any"),
-        (pipe, "*", "in", ("monitoring", "*"), (9090,)),
         (pipe, "*", "out", ("cidr", api_server, ()), (443, 6443)),
         (pipe, "*", "out", minio, (9000,)),
         (pipe, "*", "out", mlflow, (5000,)),
@@ -371,9 +416,8 @@ def _expected_flows(p: str, api_server: str = "0.0.0.0/0") -> set[tuple]:
         ),
         (plat, f"{p}-release-webhook", "out", mlflow, (5000,)),
         # endpoint and capture
-        (serv, f"{p}-model", "in", ("knative-serving", "*"), knative),
-        (serv, f"{p}-model", "in", ("kourier-system", "*"), knative),
-        (serv, f"{p}-model", "in", ("monitoring", "*"), (9090, 9091)),
+        (serv, f"{p}-model", "in", ("ingress-nginx", "*"), (8080,)),
+        (serv, f"{p}-model", "in", ("monitoring", "*"), (8082,)),
         (serv, f"{p}-model", "out", mlflow, (5000,)),
         (serv, f"{p}-model", "out", capture, (8080,)),
         (serv, f"{p}-capture", "in", model, (8080,)),
@@ -434,6 +478,11 @@ def test_alerts_cover_errors_latency_drift_and_budget(plan_for: PlanFor) -> None
         "ModelDriftDetected",
     } <= set(alerts)
     assert alerts["EndpointLatencyHigh"]["expr"].endswith("> 500")
+    # RawDeployment: MLServer's metrics through the endpoint's metrics Service, no Knative
+    service = _one(plan, "kubernetes:core/v1:Service", "endpoint-metrics").inputs["metadata"]
+    for name in ("EndpointErrors5xx", "EndpointLatencyHigh"):
+        assert f'service="{service["name"]}"' in alerts[name]["expr"], name
+        assert "revision_app" not in alerts[name]["expr"], name
     assert alerts["ModelDriftDetected"]["expr"].endswith("> 0.2")
     budget = [a for a in alerts if a.startswith("BudgetQuota")]
     assert len(budget) == 2 * len(plan.settings.budget.alert_percents)

@@ -17,10 +17,12 @@ from components.onprem import (
     monitoring,
     namespaces,
     network,
+    operators,
     pipeline,
     registry,
     release,
     secrets,
+    tenants,
     tracking,
 )
 from components.onprem.images import KIT_IMAGE, PINNED, image, is_pinned
@@ -95,6 +97,7 @@ GOOD: dict[str, tuple[Any, Any]] = {
             s3_secret="s",
             artifact_store=PEER,
             tracking=PEER,
+            priority_class="a-dev-training",
         ),
     ),
     "release": (
@@ -119,8 +122,7 @@ GOOD: dict[str, tuple[Any, Any]] = {
             model_name="a-classifier",
             model_version="3",
             service_account="sa",
-            storage_image="kit",
-            tracking_uri="http://mlflow:5000",
+            storage_uri_prefix="a-dev-models:/",
             tracking=PEER,
             capture_url="http://capture:8080",
             capture=PEER,
@@ -166,6 +168,23 @@ GOOD: dict[str, tuple[Any, Any]] = {
             routes=[network.Route("mlflow", NS, "mlflow.a.internal", "mlflow", 5000)],
         ),
     ),
+    "operators": (
+        operators.validate,
+        operators.ClusterOperatorsArgs(
+            cluster="globex",
+            cluster_issuer="internal-ca",
+            issuer_secret="internal-ca",
+            control_plane_cidr="10.20.0.0/24",
+        ),
+    ),
+    "tenants": (
+        tenants.validate,
+        tenants.ClusterTenantsArgs(
+            clients={"a-dev": "dev.a.internal", "b-prod": "b.internal"},
+            namespace_prefix="mlops",
+            storage_image="kit",
+        ),
+    ),
 }
 
 BAD: list[tuple[str, dict[str, Any], str]] = [
@@ -208,6 +227,14 @@ BAD: list[tuple[str, dict[str, Any], str]] = [
     ("endpoint", {"traffic_step_percent": 80}, "traffic_step_percent=80"),
     ("endpoint", {"capture_percent": 50}, "capture_percent=50 is not 0 or 100"),
     ("endpoint", {"memory": "1GB"}, "memory='1GB'"),
+    ("endpoint", {"storage_uri_prefix": "models/"}, "storage_uri_prefix='models/'"),
+    ("endpoint", {"deployment_mode": "Serverless"}, "deployment_mode='Serverless' is not Raw"),
+    ("pipeline", {"priority_class": "Training"}, "priority_class='Training'"),
+    ("operators", {"control_plane_cidr": "0.0.0.0/0"}, "set cluster.controlPlaneCidr"),
+    ("operators", {"cluster_issuer": "CA"}, "set kubernetes.clusterIssuer"),
+    ("tenants", {"clients": {}}, "clients=[] is not at least one"),
+    ("tenants", {"clients": {"a-dev": "x.in", "b-dev": "x.in"}}, "one ingress domain per client"),
+    ("tenants", {"clients": {"A_dev": "a.internal"}}, "clients[]='A_dev'"),
     ("capture", {"key_prefix": "captures"}, "key_prefix='captures'"),
     ("monitoring", {"drift_cron": "hourly"}, "drift_cron='hourly'"),
     ("monitoring", {"captures_uri": "s3://b/captures"}, "captures_uri='s3://b/captures'"),

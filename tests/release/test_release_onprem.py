@@ -191,3 +191,14 @@ def test_an_apply_from_main_with_the_old_pin_keeps_the_release(
     restore_stack_file(standin.root, "globex-dev", pin="2")
     with pytest.raises(rel.ReleaseError, match="newer than version 1"):
         orchestrate.apply("globex-dev", root=standin.root)
+
+
+def test_a_cluster_stack_applies_without_a_registry(standin) -> None:
+    """`mlops apply globex-cluster`: the shared layer serves no model, so no registry is asked
+    (it has no trackingUri) and the stack file is applied as it is."""
+    standin.seed_outputs({"blueprint": "cluster", "clusterIssuer": "internal-ca"})
+    said: list[str] = []
+    record = orchestrate.apply("globex-cluster", root=standin.root, say=said.append)
+    assert (record.kind, record.outcome, record.version) == ("apply", "applied", "")
+    assert any("cluster stack" in line for line in said), said
+    assert "up" in standin.commands()

@@ -151,6 +151,9 @@ def test_stacks_lists_changed_stacks_for_matrices():
     assert affected_stacks(["Pulumi.globex-prod.yaml"], known) == ["globex-prod"]
     assert affected_stacks(["core/config.py"], known) == sorted(known)
     assert affected_stacks(["docs/releases.md"], known) == []
+    # the cluster layer: its code affects the cluster stack and the on-prem clients on it
+    shared = {**known, "globex-cluster": ("cluster", "prod")}
+    assert affected_stacks(["blueprints/cluster.py"], shared) == ["globex-cluster", "globex-prod"]
     out = CliRunner().invoke(app, ["stacks", "--env", "dev", "--json"])
     assert out.exit_code == 0, out.output
     rows = json.loads(out.stdout)

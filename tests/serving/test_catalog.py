@@ -54,6 +54,7 @@ def root(tmp_path: Path) -> Path:
     _stack(root, "acme-dev", "2")
     _stack(root, "contoso-dev", "2")
     _stack(root, "globex-dev", "1")
+    _stack(root, "globex-cluster", None)  # the shared layer: no endpoint, not in the catalog
     return root
 
 

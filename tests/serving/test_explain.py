@@ -69,6 +69,7 @@ def test_stack_keys_reach_the_pipeline_settings_and_parameters() -> None:
             "mlops:blueprint": "onprem",
             "mlops:client": "zed",
             "mlops:environment": "dev",
+            "mlops:kubernetes": {"clusterStack": "zed-cluster"},
             "mlops:explain": {"permutationRepeats": 9, "clarify": True},
             "mlops:export": {"onnx": False, "tolerance": 0.002},
         },

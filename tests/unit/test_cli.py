@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 from core.config import ConfigError, load_stack
 from core.contract import Capability
 from mlops.cli import app
+from mlops.plan import run_plan
 
 runner = CliRunner()
 
@@ -19,7 +20,9 @@ def test_blueprints_lists_every_blueprint_and_capability() -> None:
     result = runner.invoke(app, ["blueprints", "--json"])
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
-    assert set(data) == {"sagemaker", "azureml", "onprem"}
+    assert set(data) == {"sagemaker", "azureml", "onprem", "cluster"}
+    # the cluster layer gives no capability itself; every client blueprint gives all of them
+    assert data.pop("cluster")["capabilities"] == {}
     for name, entry in data.items():
         assert set(entry["capabilities"]) == {c.value for c in Capability}
         assert all(entry["capabilities"].values()), f"{name} leaves a capability blank"
@@ -90,6 +93,31 @@ def test_unknown_stack_is_reported_the_same_way_by_every_command(command: str) -
     assert "Errno" not in said
 
 
+def test_new_cluster_and_client_stacks_plan_together(tmp_path) -> None:
+    """`mlops new X -b cluster` writes X-cluster listing X's three tiers; `mlops new X -b
+    onprem` points at it; the client then plans against the cluster stack's outputs."""
+    from core.config import PROJECT_ROOT
+
+    (tmp_path / "Pulumi.yaml").write_text((PROJECT_ROOT / "Pulumi.yaml").read_text())
+    base = ["--dir", str(tmp_path), "--image", IMAGE]
+    made = runner.invoke(app, ["new", "initech", "-b", "cluster", "-e", "prod", *base])
+    assert made.exit_code == 0, made.output
+    cluster = load_stack("initech-cluster", root=tmp_path)
+    assert cluster.cluster.clients == {
+        f"initech-{env}": f"{env}.initech.mlops.internal" for env in ("dev", "staging", "prod")
+    }
+    assert [s.control for s in cluster.suppressions] == ["K8S-NET-05"]
+    made = runner.invoke(app, ["new", "initech", "-b", "onprem", "-e", "dev", *base])
+    assert made.exit_code == 0, made.output
+    client = load_stack("initech-dev", root=tmp_path)
+    assert client.kubernetes.cluster_stack == "initech-cluster"
+    assert client.kubernetes.ingress_domain == cluster.cluster.clients["initech-dev"]
+    plan = run_plan("initech-dev", root=tmp_path)
+    assert plan.failed_controls == []
+    assert plan.by_type("kubernetes:helm.sh/v3:Release") == []
+    assert run_plan("initech-cluster", root=tmp_path).failed_controls == []
+
+
 def test_new_writes_where_validate_and_plan_read(tmp_path, monkeypatch) -> None:
     # A project of the user's own: `mlops new` run from a subfolder writes the stack next to
     # the project's Pulumi.yaml, and `validate` and `plan` find it from there.
@@ -98,6 +126,8 @@ def test_new_writes_where_validate_and_plan_read(tmp_path, monkeypatch) -> None:
     (tmp_path / "Pulumi.yaml").write_text((PROJECT_ROOT / "Pulumi.yaml").read_text())
     (tmp_path / "sub").mkdir()
     monkeypatch.chdir(tmp_path / "sub")
+    made = runner.invoke(app, ["new", "initech", "-b", "cluster", "-e", "dev"])
+    assert made.exit_code == 0, made.output
     made = runner.invoke(app, ["new", "initech", "-b", "onprem", "-e", "dev"])
     assert made.exit_code == 0, made.output
     assert (tmp_path / "Pulumi.initech-dev.yaml").is_file()

@@ -1,16 +1,20 @@
 """The stack contract over every example stack: same outputs on every blueprint, at least one
-resource per capability, every control passing in prod, nothing half-built on bad input."""
+resource per capability, every control passing in prod, nothing half-built on bad input.
+
+Cluster stacks (blueprint `cluster`) are not client stacks: they export CLUSTER_OUTPUTS and give
+no capability themselves; they are held to that below instead of to the contract."""
 
 from __future__ import annotations
 
 import pytest
 
 from core.config import ConfigError, list_stacks, load_stack
-from core.contract import OUTPUT_NAMES, Capability
+from core.contract import CLUSTER_BLUEPRINT, CLUSTER_OUTPUT_NAMES, OUTPUT_NAMES, Capability
 from mlops.plan import run_plan
 from tests.conftest import get_plan
 
-STACKS = list_stacks()
+CLUSTER_STACKS = [s for s in list_stacks() if load_stack(s).blueprint == CLUSTER_BLUEPRINT]
+STACKS = [s for s in list_stacks() if s not in CLUSTER_STACKS]
 BUILT = STACKS
 BUILT_WITHOUT_MODEL = [s for s in BUILT if not load_stack(s).model]
 
@@ -78,3 +82,20 @@ def test_bad_config_stops_before_any_resource(tmp_path) -> None:
     )
     with pytest.raises(ConfigError, match="endpoint.mode='gpu'"):
         run_plan("acme-dev", root=tmp_path)
+
+
+def test_the_examples_include_a_cluster_stack() -> None:
+    assert CLUSTER_STACKS == ["globex-cluster"]
+
+
+@pytest.mark.parametrize("stack", CLUSTER_STACKS)
+def test_cluster_stacks_export_their_own_outputs_and_pass_their_controls(stack: str) -> None:
+    plan = get_plan(stack)
+    assert tuple(plan.outputs) == CLUSTER_OUTPUT_NAMES
+    assert plan.missing_capabilities == []
+    assert set(plan.capabilities_off) == {c.value for c in Capability}
+    assert all("client stacks" in why for why in plan.capabilities_off.values())
+    assert not plan.failed_controls, [(f.control.id, f.failures) for f in plan.failed_controls]
+    waived = {f.control.id for f in plan.findings if f.status in ("waived", "suppressed")}
+    assert waived <= {s.control for s in plan.settings.suppressions}
+    assert [f for f in plan.findings if f.status == "pass"]
