@@ -59,7 +59,7 @@ CHARTS: dict[str, Chart] = {
         "20.0.0",
         "https://prometheus-community.github.io/helm-charts",
         "mlops-monitoring-crds",
-        "v0.81.0",
+        "v0.82.0",
     ),
     "argo-workflows": Chart(
         "argo-workflows",

@@ -129,6 +129,11 @@ def chain(stack: str, root: Path = PROJECT_ROOT) -> dict[str, str]:
     stack's `promotion.target`. The release workflows' `resolve` job runs this (`mlops
     chain`). ReleaseError when the chain loops, changes blueprint or goes down a tier."""
     first = load(stack, root)
+    if first.blueprint == "cluster":
+        raise ReleaseError(
+            f"{stack} is a cluster stack: it serves no model, so it has no release chain; "
+            f"apply it with `mlops apply {stack}` (docs/blueprints/cluster.md)"
+        )
     found = {"blueprint": first.blueprint, "dev": "", "staging": "", "prod": ""}
     order = ("dev", "staging", "prod")
     name: str | None = stack

@@ -134,9 +134,13 @@ def test_chain_refuses_a_loop_or_a_blueprint_change(tmp_path):
     assert "reaches acme-staging (staging) after acme-dev, acme-staging, acme-prod" in " ".join(
         out.output.split()
     )
+    out = CliRunner().invoke(app, ["chain", "globex-cluster"])  # no model, no release chain
+    assert out.exit_code == 2
+    assert "globex-cluster is a cluster stack" in out.output
+    assert "mlops apply globex-cluster" in " ".join(out.output.split())
     out = CliRunner().invoke(app, ["stacks", "--blueprint", "gpu"])
     assert out.exit_code == 2
-    assert "--blueprint='gpu' is not one of azureml, onprem, sagemaker" in " ".join(
+    assert "--blueprint='gpu' is not one of azureml, cluster, onprem, sagemaker" in " ".join(
         out.output.split()
     )
 

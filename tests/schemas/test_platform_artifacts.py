@@ -4,13 +4,15 @@ upstream schemas at the versions the kit pins (tests/schemas/upstream, SOURCES.j
 - Argo Workflows objects against Argo's JSON schema of v3.6.19 (chart argo-workflows 0.45.4
   ships v3.6), Argo Events objects against v1.9.11's (chart argo-events 2.4.8 ships v1.9);
 - KServe InferenceService and ClusterStorageContainer against the v0.15.0 CRDs (the pinned
-  kserve / kserve-crd charts), cert-manager and prometheus-operator objects against those
-  projects' CRDs (at main: the kit does not pin those operators, the cluster provides them);
+  kserve / kserve-crd charts), the ClusterIssuer against cert-manager v1.17.2's CRD (the
+  pinned chart), Certificate, ServiceMonitor and PrometheusRule against those projects' CRDs
+  at main;
   all strict: a field the schema does not list fails, as with the API server's strict field
   validation (CRDs alone would prune it silently);
 - every other object against the Kubernetes OpenAPI schemas (kubernetes-validate, strict);
 - every Helm release's `values` against what the pinned chart defines or reads (a value it
-  does neither is silently ignored by Helm), and its chart and version pinned.
+  does neither is silently ignored by Helm) and, where the chart ships one (cert-manager),
+  its `values.schema.json`; its chart and version pinned.
 
 The checks go over whatever the plans hold (all stacks of `list_stacks()`), by type, so they
 keep working when resources move between stacks or blueprints."""
@@ -24,6 +26,7 @@ import kubernetes_validate
 import pytest
 
 from core.config import list_stacks
+from components.onprem.operators import CHARTS as CLUSTER_CHARTS
 from core.controls import Record
 from tests.conftest import get_plan
 from tests.schemas import argo_errors, crd_schema, errors, helm_unknown_values, upstream
@@ -43,6 +46,7 @@ CRDS = {
         "kserve-v0.15.0-clusterstoragecontainers"
     ),
     "kubernetes:cert-manager.io/v1:Certificate": "cert-manager-certificates",
+    "kubernetes:cert-manager.io/v1:ClusterIssuer": "cert-manager-v1.17.2-clusterissuers",
     "kubernetes:monitoring.coreos.com/v1:ServiceMonitor": "prometheus-operator-servicemonitors",
     "kubernetes:monitoring.coreos.com/v1:PrometheusRule": "prometheus-operator-prometheusrules",
 }
@@ -52,6 +56,8 @@ CHARTS = {  # chart name -> the upstream values file of the version the kit pins
     "argo-events": ("2.4.8", "argo-events-2.4.8"),
     "kserve": ("v0.15.0", "kserve-v0.15.0"),
     "kserve-crd": ("v0.15.0", "kserve-crd-v0.15.0"),
+    "cert-manager": ("v1.17.2", "cert-manager-v1.17.2"),
+    "prometheus-operator-crds": ("20.0.0", "prometheus-operator-crds-20.0.0"),
 }
 STACKS = list_stacks()
 
@@ -121,6 +127,18 @@ def test_every_helm_release_is_pinned_and_sets_only_values_its_chart_knows(stack
         assert helm_unknown_values(values_file, release.inputs.get("values") or {}) == [], (
             release.name
         )
+        schema = upstream(f"helm-{values_file}").get("schema")
+        if schema:  # the chart ships values.schema.json (cert-manager): Helm enforces it too
+            assert errors(schema, release.inputs.get("values") or {}) == [], release.name
+
+
+def test_the_charts_app_versions_are_the_ones_the_kit_names():
+    """The controller version the kit writes down for each chart (docs, schema choice) is the
+    chart's own appVersion at the pinned version."""
+    for chart in CLUSTER_CHARTS.values():
+        version, values_file = CHARTS[chart.chart]
+        assert chart.version == version
+        assert upstream(f"helm-{values_file}")["appVersion"] in (chart.app_version, None), chart
 
 
 def test_the_upstream_checks_catch_mistakes():
@@ -139,8 +157,16 @@ def test_the_upstream_checks_catch_mistakes():
     sensor = manifest(prod.by_type("kubernetes:argoproj.io/v1alpha1:Sensor")[0])
     sensor["spec"]["dependency"] = sensor["spec"].pop("dependencies")
     assert argo_errors("argo-events-v1.9", "Sensor", sensor)
-    workflows = next(r for r in prod.by_type(HELM) if r.inputs["chart"] == "argo-workflows")
+    cluster = get_plan("globex-cluster")
+    workflows = next(r for r in cluster.by_type(HELM) if r.inputs["chart"] == "argo-workflows")
     values = copy.deepcopy(workflows.inputs["values"])
     values["controller"]["workflowNamespace"] = ["x"]  # workflowNamespaces
     assert helm_unknown_values("argo-workflows-0.45.4", values) == ["controller.workflowNamespace"]
     assert upstream("helm-argo-workflows-0.45.4")["appVersion"].startswith("v3.6")
+    manager = next(r for r in cluster.by_type(HELM) if r.inputs["chart"] == "cert-manager")
+    values = copy.deepcopy(manager.inputs["values"])
+    values["crds"]["keep"] = "yes"  # a boolean in cert-manager's values.schema.json
+    assert errors(upstream("helm-cert-manager-v1.17.2")["schema"], values)
+    issuer = manifest(cluster.by_type("kubernetes:cert-manager.io/v1:ClusterIssuer")[0])
+    issuer["spec"]["ca"]["secret"] = issuer["spec"]["ca"].pop("secretName")
+    assert errors(crd_schema(CRDS["kubernetes:cert-manager.io/v1:ClusterIssuer"], "v1"), issuer)
