@@ -38,9 +38,11 @@ new version rolls out pod by pod in steps of `rollout.trafficStepPercent` of the
 of a Knative traffic split; the Prometheus rollback alerts watch it either way.
 
 A platform team applies it with `mlops apply <owner>-cluster` (no model, so no registry is
-asked) before its client stacks, and again to add a client. CI's main workflow applies the
-dev-tier stacks, so a prod-tier cluster stack such as globex-cluster is not among them; a pull
-request previews it when its code or stack file changes.
+asked) before its client stacks, and again to add a client. It needs cluster-admin, which no
+CI job holds: CI's main workflow applies the dev-tier client stacks only, a pull request plans
+the cluster stack offline (`mlops plan`, no credentials) when its code or stack file changes,
+and `mlops chain <owner>-cluster` refuses (a cluster stack serves no model, so it has no
+release chain).
 
 Client stacks (blueprint `onprem`) name this stack in `kubernetes.clusterStack` and read its
 outputs through a StackReference before creating anything; a missing output, a stack of

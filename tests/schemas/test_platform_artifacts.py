@@ -25,8 +25,8 @@ from typing import Any
 import kubernetes_validate
 import pytest
 
-from core.config import list_stacks
 from components.onprem.operators import CHARTS as CLUSTER_CHARTS
+from core.config import list_stacks
 from core.controls import Record
 from tests.conftest import get_plan
 from tests.schemas import argo_errors, crd_schema, errors, helm_unknown_values, upstream
