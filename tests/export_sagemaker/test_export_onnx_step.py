@@ -29,9 +29,16 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     train, test = frame.iloc[:450], frame.iloc[450:]
     model = build_model({}, seed=7).fit(train[features], train[LABEL])
     model_dir = root / "model"
-    # pinned as the train step pins them: MLflow's requirement inference (a subprocess that
-    # reloads the model) took 80 % of this fixture
-    mlflow.sklearn.save_model(model, str(model_dir), pip_requirements=pinned_requirements())
+    # saved as the train step saves it: requirements pinned (MLflow's inference, a subprocess
+    # that reloads the model, took 80 % of this fixture) and cloudpickle (MLflow's default,
+    # skops, scans every loaded module at import: in a worker holding the providers' lazy
+    # modules that loaded all of pulumi_azure_native, 35 s)
+    mlflow.sklearn.save_model(
+        model,
+        str(model_dir),
+        pip_requirements=pinned_requirements(),
+        serialization_format="cloudpickle",
+    )
     test_dir = root / "test"
     test_dir.mkdir()
     test.to_csv(test_dir / "data.csv", index=False)
