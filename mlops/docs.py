@@ -117,11 +117,18 @@ def controls_reference() -> str:
     lines = [
         "# Controls\n\n",
         GENERATED,
-        "Each control is a row of one table (`components/<platform>/controls.py`), evaluated by "
+        "Each control is a row of one table (`core/controls/<platform>.py`), evaluated by "
         "`mlops plan` against the resources the program declares, by the test suite over every "
-        "example stack, and listed here. A stack can waive a control only through "
+        "example stack, by the policy pack (`policy/`, `pulumi preview --policy-pack policy`) "
+        "on a real deploy, and listed here. A stack can waive a control only through "
         "`mlops:suppressions` with a justification; a dev exception is waived in the dev tier "
-        "only, for the reason given.\n",
+        "only, for the reason given.\n\n"
+        "**tiers**: the tiers in which a failure fails the stack (`mlops plan` exits non-zero, "
+        "the policy pack's violation is mandatory); in the other tiers it is reported as "
+        "waived (advisory in the pack). Staging is prod-like: it fails on every control prod "
+        "fails on. **pack**: whether the policy pack can judge the control; the Pulumi engine "
+        "does not hand `retainOnDelete` to a policy pack, so those controls are checked by "
+        "`mlops plan` only and the pack reports them as not applicable, naming them.\n",
     ]
     for platform in controls_mod.PLATFORMS:
         rows = controls_mod.all_controls(platform)
@@ -131,13 +138,14 @@ def controls_reference() -> str:
             continue
         lines.append(
             "| id | resource type | property | expected | title | rationale | "
-            "dev exception |\n|---|---|---|---|---|---|---|\n"
+            "dev exception | tiers | pack |\n|---|---|---|---|---|---|---|---|---|\n"
         )
         for c in rows:
             lines.append(
                 f"| {c.id} | `{c.resource_type}` | `{c.property_path}` | "
                 f"{_cell(controls_mod.describe(c))} | {_cell(c.title)} | {_cell(c.rationale)} | "
-                f"{_cell(c.dev_exception or '')} |\n"
+                f"{_cell(c.dev_exception or '')} | {', '.join(controls_mod.tiers_of(c))} | "
+                f"{'yes' if controls_mod.seen_by_policy_packs(c) else 'no: `mlops plan`'} |\n"
             )
     return "".join(lines)
 

@@ -37,6 +37,7 @@ __all__ = [
     "PLATFORMS",
     "PLATFORM_OF_BLUEPRINT",
     "TABLES",
+    "UNSEEN_BY_POLICY_PACKS",
     "Control",
     "Finding",
     "Record",
@@ -45,6 +46,7 @@ __all__ = [
     "describe",
     "evaluate",
     "evaluate_control",
+    "seen_by_policy_packs",
     "tiers_of",
     "validate_table",
     "values_at",
@@ -116,6 +118,22 @@ def tiers_of(control: Control) -> tuple[str, ...]:
     """The tiers in which a failure of the control fails the stack (staging is prod-like: a
     dev exception is waived in dev only)."""
     return ("staging", "prod") if control.dev_exception else ("dev", "staging", "prod")
+
+
+UNSEEN_BY_POLICY_PACKS = ("$opts.retainOnDelete",)
+"""Resource options the Pulumi engine does not hand to a policy pack (`AnalyzerResourceOptions`
+has protect, ignoreChanges, deleteBeforeReplace, aliases, customTimeouts,
+additionalSecretOutputs and parent, no retainOnDelete): only `mlops plan` can check them."""
+_CHECKS_READING_UNSEEN = ("in_retained_namespace",)  # reads the namespaces' retainOnDelete
+
+
+def seen_by_policy_packs(control: Control) -> bool:
+    """Whether a CrossGuard policy pack (policy/) can judge the control: it reads nothing the
+    engine withholds from packs (UNSEEN_BY_POLICY_PACKS), in its property or its `when`."""
+    paths = [control.property_path] + ([control.when[0]] if control.when else [])
+    return control.check not in _CHECKS_READING_UNSEEN and not any(
+        p in UNSEEN_BY_POLICY_PACKS for p in paths
+    )
 
 
 def evaluate(
