@@ -113,6 +113,32 @@ def config_reference() -> str:
     return "".join(lines)
 
 
+POLICY_PACK_TESTING = """
+## How the policy pack is tested
+
+`tests/unit/test_policy_pack.py`, offline (no Pulumi CLI):
+
+- **Loaded as the CLI loads it.** The CLI's policy-python analyzer runs
+  `python -m pulumi.policy <engine> policy`, which runs `policy/__main__.py` with `runpy` and
+  `PULUMI_STACK` set. One test does exactly that in a subprocess and talks to the pack over gRPC
+  (`GetAnalyzerInfo`, `AnalyzeStack`). Others run `policy/__main__.py` the same way in-process,
+  stop the `PolicyPack` where it would start serving, and call the analyzer servicer it built:
+  the object the CLI calls, with `AnalyzeStackRequest`s built from the offline plan's recorded
+  resources (type, urn, name, properties as a protobuf Struct, protect, parent).
+- **Same verdicts as `mlops plan`.** On every example stack (`Pulumi.*.yaml`), as it is and with
+  a model pinned where the file pins none, every control: a control failing in `mlops plan` is
+  a mandatory violation in the pack, a waived or suppressed one advisory, a passing or n/a one no
+  violation, and a control the pack cannot see (`pack` = no) answers not applicable, naming
+  the control. These use `StackValidationArgs` built as the analyzer builds them, once per stack;
+  one test checks that the analyzer's own `AnalyzeStack` reports the same.
+- **A violation per platform.** One recorded resource of the prod plan is broken (an
+  unprotected bucket, a storage account open to the public network, MLflow on one replica):
+  the pack reports it on that resource, mandatory with the prod stack's pack and advisory with
+  the dev stack's, and nothing else blocks.
+- **Values unknown during a preview** defer only the controls that depend on them.
+"""
+
+
 def controls_reference() -> str:
     lines = [
         "# Controls\n\n",
@@ -130,6 +156,7 @@ def controls_reference() -> str:
         "does not hand `retainOnDelete` to a policy pack, so those controls are checked by "
         "`mlops plan` only and the pack reports them as not applicable, naming them.\n",
     ]
+    lines.append(POLICY_PACK_TESTING)
     for platform in controls_mod.PLATFORMS:
         rows = controls_mod.all_controls(platform)
         lines.append(f"\n## {platform}\n\n")
