@@ -25,11 +25,10 @@ from components.aws.common import (
     aws_cron,
     bad,
     child,
-    fail_on,
     rule_dead_letters,
     rule_matched_alarm,
 )
-from core.errors import ArgsError
+from core.errors import ArgsError, raise_problems
 
 # Account of the Model Monitor analyzer image per region; from the SageMaker Python SDK
 # (sagemaker/core/image_uri_config/model-monitor.json).
@@ -89,7 +88,7 @@ class DriftMonitoringArgs:
     """A monitoring job is stopped after this many minutes (at most the schedule interval)."""
 
 
-def validate_drift_monitoring_args(args: DriftMonitoringArgs) -> list[str]:
+def validate_drift_monitoring_args(args: DriftMonitoringArgs) -> None:
     problems = []
     if args.region not in ANALYZER_ACCOUNTS:
         problems.append(
@@ -142,7 +141,7 @@ def validate_drift_monitoring_args(args: DriftMonitoringArgs) -> list[str]:
                 "pass both or neither",
             )
         )
-    return problems
+    raise_problems("DriftMonitoring", problems)
 
 
 def violations_pattern(schedule_arn: pulumi.Input[str]) -> dict:
@@ -165,7 +164,7 @@ class DriftMonitoring(pulumi.ComponentResource):
     def __init__(
         self, name: str, args: DriftMonitoringArgs, opts: pulumi.ResourceOptions | None = None
     ):
-        fail_on("DriftMonitoring", validate_drift_monitoring_args(args))
+        validate_drift_monitoring_args(args)
         super().__init__("mlops:aws:DriftMonitoring", name, None, opts)
         base = pulumi.Output.concat("s3://", args.bucket_name, "/monitoring")
         baseline = pulumi.Output.concat(base, f"/baseline/v{args.model_version}")
