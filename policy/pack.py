@@ -78,7 +78,7 @@ def stack_context(stack: str | None = None, root: Path = PROJECT_ROOT) -> StackC
     return StackContext(
         settings.environment,
         {s.control: s.justification for s in settings.suppressions},
-        PLATFORM_OF_BLUEPRINT[settings.blueprint],
+        PLATFORM_OF_BLUEPRINT.get(settings.blueprint),  # unknown: every control
     )
 
 
