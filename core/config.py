@@ -779,6 +779,17 @@ def _platform_problems(raw: Mapping[str, Any], stack: str) -> list[Problem]:
     return problems
 
 
+def _or_default(raw: Mapping[str, Any], path: str) -> Any:
+    """The value at a key path, or the schema's default for it when the config omits it."""
+    value = _get(raw, path)
+    if value is not _UNSET:
+        return value
+    *parents, key = path.split(".")
+    model = _model_at(tuple(parents))
+    fields = model.model_fields.items() if model is not None else ()
+    return next((f.default for n, f in fields if to_camel(n) == key), _UNSET)
+
+
 def _ipv4_network(value: Any) -> bool:
     try:
         ipaddress.IPv4Network(value)  # strict: no host bits set
@@ -807,6 +818,17 @@ def _audited_component_rules(raw: Mapping[str, Any], stack: str) -> list[Problem
         add("promotion.targetAccount", "is not a 12-digit AWS account id")
     if bp == "azureml" and isinstance(account, str) and not _AZURE_ID.match(account):
         add("promotion.targetAccount", "is not an Azure subscription id (a GUID)")
+    inp, out = _or_default(raw, "batch.inputPrefix"), _or_default(raw, "batch.outputPrefix")
+    if (
+        isinstance(inp, str)
+        and isinstance(out, str)
+        and (inp.startswith(out) or out.startswith(inp))
+    ):
+        add(
+            "batch.outputPrefix",
+            f"overlaps batch.inputPrefix={inp!r}: the next run would score its own outputs",
+            "set batch.outputPrefix to a folder apart from batch.inputPrefix",
+        )
     event = _get(raw, "release.eventType")
     if isinstance(event, str) and not re.fullmatch(r"[A-Za-z0-9_.-]{1,100}", event):
         add("release.eventType", "is not 1-100 letters, digits, '.', '_' or '-'")

@@ -65,6 +65,24 @@ REACHABLE: list[tuple[str, dict[str, Any], str, str]] = [
     ),
     ("acme-dev", {"release": {"eventType": "x" * 101}}, "release.eventType", "ReleaseTrigger"),
     ("globex-dev", {"release": {"eventType": ""}}, "release.eventType", "ReleaseTrigger (AWS)"),
+    (
+        "acme-dev",
+        {"batch": {"enabled": True, "inputPrefix": "x/", "outputPrefix": "x/out/"}},
+        "batch.outputPrefix",
+        "BatchScoring output_prefix (AWS)",
+    ),
+    (
+        "contoso-dev",
+        {"batch": {"enabled": True, "outputPrefix": "batch/input/scored/"}},
+        "batch.outputPrefix",
+        "BatchScoring output_prefix (Azure)",
+    ),
+    (
+        "globex-dev",
+        {"batch": {"enabled": True, "inputPrefix": "x/", "outputPrefix": "x/"}},
+        "batch.outputPrefix",
+        "BatchScoring output_prefix (on-prem)",
+    ),
     ("contoso-dev", {"budget": {"alertPercents": []}}, "budget.alertPercents", "Budget"),
     (
         "contoso-dev",
@@ -139,6 +157,7 @@ STILL_VALID: list[tuple[str, dict[str, Any]]] = [
     ("acme-dev", {"network": {"mode": "private", "cidr": "172.16.0.0/20"}}),
     ("contoso-dev", {"promotion": {"targetAccount": GUID}}),
     ("acme-dev", {"release": {"eventType": "mlops.release_v2"}}),
+    ("acme-dev", {"batch": {"enabled": True, "inputPrefix": "in/", "outputPrefix": "input/"}}),
     ("globex-dev", {"budget": {"alertPercents": []}}),
     ("globex-dev", {"kubernetes": {"clusterIssuer": "letsencrypt-prod"}}),
     ("globex-dev", {"kubernetes": {"ingressDomain": "ml.example.com"}}),

@@ -88,7 +88,13 @@ def stack_config(draw: st.DrawFn, blueprint: str) -> tuple[str, dict[str, Any]]:
             },
         ),
         "stores": st.fixed_dictionaries({}, optional={"protect": st.booleans()}),
-        "batch": st.fixed_dictionaries({}, optional={"enabled": st.booleans()}),
+        "batch": st.fixed_dictionaries(
+            {},
+            optional={
+                "enabled": st.booleans(),
+                "outputPrefix": st.sampled_from(("batch/output/", "batch/input/scored/")),
+            },
+        ),
         "tracking": st.fixed_dictionaries({}, optional={"enabled": st.booleans()}),
         "approval": st.fixed_dictionaries(
             {}, optional={"mode": st.sampled_from(("auto", "manual"))}
