@@ -149,6 +149,14 @@ POLICY_PACK_TESTING = """
 """
 
 
+def _pack_cell(control: controls_mod.Control) -> str:
+    if controls_mod.seen_by_policy_packs(control):
+        return "yes"
+    if controls_mod.checked_by_the_program(control):
+        return "no: the program, `mlops plan`"
+    return "no: `mlops plan`"
+
+
 def controls_reference() -> str:
     lines = [
         "# Controls\n\n",
@@ -163,8 +171,10 @@ def controls_reference() -> str:
         "the policy pack's violation is mandatory); in the other tiers it is reported as "
         "waived (advisory in the pack). Staging is prod-like: it fails on every control prod "
         "fails on. **pack**: whether the policy pack can judge the control; the Pulumi engine "
-        "does not hand `retainOnDelete` to a policy pack, so those controls are checked by "
-        "`mlops plan` only and the pack reports them as not applicable, naming them.\n",
+        "does not hand `retainOnDelete` to a policy pack, so the pack reports those controls "
+        "as not applicable, naming them; the program itself refuses a resource that fails one "
+        "of them before registering it, on preview and update (*the program*), and `mlops "
+        "plan` reports every one.\n",
     ]
     lines.append(POLICY_PACK_TESTING)
     for platform in controls_mod.PLATFORMS:
@@ -182,7 +192,7 @@ def controls_reference() -> str:
                 f"| {c.id} | `{c.resource_type}` | `{c.property_path}` | "
                 f"{_cell(controls_mod.describe(c))} | {_cell(c.title)} | {_cell(c.rationale)} | "
                 f"{_cell(c.dev_exception or '')} | {', '.join(controls_mod.tiers_of(c))} | "
-                f"{'yes' if controls_mod.seen_by_policy_packs(c) else 'no: `mlops plan`'} |\n"
+                f"{_pack_cell(c)} |\n"
             )
     return "".join(lines)
 

@@ -41,6 +41,7 @@ from core.controls import (
     Control,
     Record,
     all_controls,
+    checked_by_the_program,
     evaluate_control,
     seen_by_policy_packs,
     tiers_of,
@@ -237,10 +238,16 @@ def validator(
 
 def not_checkable_reason(control: Control) -> str:
     """Why the pack answers a control as not applicable (shown by the analyzer)."""
+    by = (
+        "the kit's program refuses a failing resource before registering it, and `mlops plan "
+        "<stack>` reports it"
+        if checked_by_the_program(control)
+        else "`mlops plan <stack>` checks it"
+    )
     return (
         f"{control.id} {control.title}: not checkable by a policy pack (the Pulumi engine "
-        "does not pass the retainOnDelete resource option to policy packs); `mlops plan "
-        "<stack>` checks it and fails on it in the tiers docs/controls.md lists"
+        f"does not pass the retainOnDelete resource option to policy packs); {by}, failing in "
+        "the tiers docs/controls.md lists"
     )
 
 

@@ -46,6 +46,7 @@ __all__ = [
     "describe",
     "evaluate",
     "evaluate_control",
+    "checked_by_the_program",
     "seen_by_policy_packs",
     "tiers_of",
     "validate_table",
@@ -133,6 +134,17 @@ def seen_by_policy_packs(control: Control) -> bool:
     paths = [control.property_path] + ([control.when[0]] if control.when else [])
     return control.check not in _CHECKS_READING_UNSEEN and not any(
         p in UNSEEN_BY_POLICY_PACKS for p in paths
+    )
+
+
+def checked_by_the_program(control: Control) -> bool:
+    """Whether the Pulumi program itself refuses a resource failing the control before it is
+    registered (mlops.program): a control a pack cannot see that reads only one resource's
+    options. The others a pack cannot see are left to `mlops plan`."""
+    return (
+        not seen_by_policy_packs(control)
+        and control.property_path.startswith("$opts.")
+        and control.when is None
     )
 
 
