@@ -146,6 +146,9 @@ POLICY_PACK_TESTING = """
   the pack reports it on that resource, mandatory with the prod stack's pack and advisory with
   the dev stack's, and nothing else blocks.
 - **Values unknown during a preview** defer only the controls that depend on them.
+- **What the pack cannot see** (`retainOnDelete`): `tests/unit/test_program_options.py` runs
+  the program's `main()` under the plan's mocks and checks the stack transformation it
+  registers refuses an unretained store in prod and staging, not in dev.
 """
 
 
