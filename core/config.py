@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime
 import difflib
+import ipaddress
 import json
 import re
 from collections.abc import Mapping
@@ -20,6 +21,8 @@ from typing import Any, Literal, get_args
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
+
+from core.regions import ANALYZER_ACCOUNTS
 
 NAMESPACE = "mlops"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -736,6 +739,8 @@ SAGEMAKER_MAX_BAKE_MINUTES = 60
 """SageMaker deployment guardrails wait at most 3600 s per traffic step."""
 _AWS_LOCAL_NVME = re.compile(r"^ml\.[a-z]+\d+[a-z]*d[a-z]*\.")
 _K8S_NAMESPACE_ROOM = 53
+_K8S_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+_AZURE_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 """Longest `<kubernetes.namespacePrefix>-<client>-<environment>`: a namespace adds
 `-pipelines` and stays a 63-character DNS label."""
 
@@ -801,6 +806,7 @@ def _platform_problems(raw: Mapping[str, Any], stack: str) -> list[Problem]:
             "set network.cidr to a /16 to /23 range",
         )
     problems.extend(_cluster_problems(raw, stack))
+    problems.extend(_audited_component_rules(raw, stack))
     if bp == "onprem":
         capture = _get(raw, "endpoint.capturePercent")
         if isinstance(capture, int) and capture not in (0, 100):
@@ -913,6 +919,113 @@ def _cluster_problems(raw: Mapping[str, Any], stack: str) -> list[Problem]:
                     "ingress hosts would collide and one client's host could route to the other",
                     f"{fix}: give each client stack its own kubernetes.ingressDomain",
                 )
+    return problems
+
+
+def _or_default(raw: Mapping[str, Any], path: str) -> Any:
+    """The value at a key path, or the schema's default for it when the config omits it."""
+    value = _get(raw, path)
+    if value is not _UNSET:
+        return value
+    *parents, key = path.split(".")
+    model = _model_at(tuple(parents))
+    fields = model.model_fields.items() if model is not None else ()
+    return next((f.default for n, f in fields if to_camel(n) == key), _UNSET)
+
+
+def _ipv4_network(value: Any) -> bool:
+    try:
+        ipaddress.IPv4Network(value)  # strict: no host bits set
+    except ValueError:
+        return False
+    return True
+
+
+def _audited_component_rules(raw: Mapping[str, Any], stack: str) -> list[Problem]:
+    """Component checks found reachable from a stack config by the audit of issue #12 (each is
+    a row of tests/unit/test_component_rules.py), reported here before any resource."""
+    problems: list[Problem] = []
+    bp = raw.get("blueprint")
+
+    def add(key: str, message: str, fix: str | None = None) -> None:
+        problems.append(Problem(key, _get(raw, key), message, fix or _fix_for(key, stack)))
+
+    cidr = _get(raw, "network.cidr")
+    if isinstance(cidr, str) and not _ipv4_network(cidr):
+        add("network.cidr", "is not an IPv4 network (octets 0-255, no host bits set)")
+    percents = _get(raw, "budget.alertPercents")
+    if bp in ("sagemaker", "azureml") and isinstance(percents, list | tuple) and not percents:
+        add("budget.alertPercents", "is empty, but the budget alerts need at least one")
+    account = _get(raw, "promotion.targetAccount", None)
+    if bp == "sagemaker" and isinstance(account, str) and not re.fullmatch(r"\d{12}", account):
+        add("promotion.targetAccount", "is not a 12-digit AWS account id")
+    if bp == "azureml" and isinstance(account, str) and not _AZURE_ID.match(account):
+        add("promotion.targetAccount", "is not an Azure subscription id (a GUID)")
+    inp, out = _or_default(raw, "batch.inputPrefix"), _or_default(raw, "batch.outputPrefix")
+    if (
+        isinstance(inp, str)
+        and isinstance(out, str)
+        and (inp.startswith(out) or out.startswith(inp))
+    ):
+        add(
+            "batch.outputPrefix",
+            f"overlaps batch.inputPrefix={inp!r}: the next run would score its own outputs",
+            "set batch.outputPrefix to a folder apart from batch.inputPrefix",
+        )
+    event = _get(raw, "release.eventType")
+    if isinstance(event, str) and not re.fullmatch(r"[A-Za-z0-9_.-]{1,100}", event):
+        add("release.eventType", "is not 1-100 letters, digits, '.', '_' or '-'")
+    if (
+        bp == "azureml"
+        and raw.get("releaseToken") is not None
+        and _get(raw, "release.tokenExpiresOn", None) is None
+    ):
+        add(
+            "release.tokenExpiresOn",
+            "is unset, but on azureml the CI token's Key Vault secret carries its expiry",
+            "set release.tokenExpiresOn to the token's expiry date (README, Security changes)",
+        )
+    region = raw.get("region")
+    aws_region = bp == "sagemaker" and isinstance(region, str) and _AWS_REGION.match(region)
+    if aws_region and region not in ANALYZER_ACCOUNTS:
+        add(
+            "region",
+            "has no SageMaker Model Monitor, which the stack's drift monitoring runs on",
+            f"use one of {', '.join(sorted(ANALYZER_ACCOUNTS))}",
+        )
+    if bp == "sagemaker":
+        for key in ("schedule.cron", "drift.checkCron", "batch.cron"):
+            fields = _get(raw, key).split() if isinstance(_get(raw, key), str) else []
+            if len(fields) == 5 and fields[2] != "*" and fields[4] != "*":
+                add(
+                    key,
+                    "sets both day-of-month and day-of-week, which AWS schedules cannot",
+                    f"set only one of them (the other `*`) in {key}",
+                )
+        fields = (
+            _get(raw, "drift.checkCron").split()
+            if isinstance(_get(raw, "drift.checkCron"), str)
+            else []
+        )
+        if len(fields) == 5 and fields[0] != "0":
+            add(
+                "drift.checkCron",
+                "is not at minute 0: SageMaker Model Monitor runs hourly or daily on the hour",
+                "set drift.checkCron to e.g. `0 * * * *` (hourly) or `0 2 * * *` (daily)",
+            )
+    if bp == "onprem":
+        issuer = _get(raw, "kubernetes.clusterIssuer")
+        if isinstance(issuer, str) and not _K8S_DNS_LABEL.match(issuer):
+            add(
+                "kubernetes.clusterIssuer",
+                "is not a DNS label (lowercase letters, digits and '-', at most 63 characters)",
+            )
+        domain = _get(raw, "kubernetes.ingressDomain")
+        if isinstance(domain, str) and not _DNS_SUBDOMAIN.match(domain):
+            add(
+                "kubernetes.ingressDomain",
+                "is not a DNS name (dot-separated labels of lowercase letters, digits and '-')",
+            )
     return problems
 
 

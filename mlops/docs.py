@@ -106,6 +106,16 @@ def config_reference() -> str:
         "- `endpoint.maxInstances` >= `endpoint.minInstances`.\n"
         "- `release.provider` github or azuredevops needs `release.repository` and the secret "
         "`releaseToken`.\n"
+        "- `network.cidr` is an IPv4 network (no host bits set); `release.eventType` is 1-100 "
+        "letters, digits, `.`, `_` or `-`; `batch.outputPrefix` and `batch.inputPrefix` do not "
+        "contain one another.\n"
+        "- sagemaker: `region` has SageMaker Model Monitor; no cron sets both day-of-month and "
+        "day-of-week; `drift.checkCron` runs at minute 0; `budget.alertPercents` is not empty; "
+        "`promotion.targetAccount` is a 12-digit account id.\n"
+        "- azureml: `budget.alertPercents` is not empty; `promotion.targetAccount` is a "
+        "subscription id (GUID); a `releaseToken` needs `release.tokenExpiresOn`.\n"
+        "- onprem: `kubernetes.clusterIssuer` is a DNS label and `kubernetes.ingressDomain` a "
+        "DNS name.\n"
         "- prod: realtime endpoint with `minInstances` >= 2, canary or linear rollout with "
         "`autoRollback`, protected stores, private network and manual approval; an override "
         "that weakens these is an error.\n"
@@ -117,16 +127,63 @@ def config_reference() -> str:
     return "".join(lines)
 
 
+POLICY_PACK_TESTING = """
+## How the policy pack is tested
+
+`tests/unit/test_policy_pack.py`, offline (no Pulumi CLI):
+
+- **Loaded as the CLI loads it.** The CLI's policy-python analyzer runs
+  `python -m pulumi.policy <engine> policy`, which runs `policy/__main__.py` with `runpy` and
+  `PULUMI_STACK` set. One test does exactly that in a subprocess and talks to the pack over gRPC
+  (`GetAnalyzerInfo`, `AnalyzeStack`). Others run `policy/__main__.py` the same way in-process,
+  stop the `PolicyPack` where it would start serving, and call the analyzer servicer it built:
+  the object the CLI calls, with `AnalyzeStackRequest`s built from the offline plan's recorded
+  resources (type, urn, name, properties as a protobuf Struct, protect, parent).
+- **Same verdicts as `mlops plan`.** On every example stack (`Pulumi.*.yaml`), as it is and with
+  a model pinned where the file pins none, every control: a control failing in `mlops plan` is
+  a mandatory violation in the pack, a waived or suppressed one advisory, a passing or n/a one no
+  violation, and a control the pack cannot see (`pack` = no) answers not applicable, naming
+  the control. These use `StackValidationArgs` built as the analyzer builds them, once per stack;
+  one test checks that the analyzer's own `AnalyzeStack` reports the same.
+- **A violation per platform.** One recorded resource of the prod plan is broken (an
+  unprotected bucket, a storage account open to the public network, MLflow on one replica):
+  the pack reports it on that resource, mandatory with the prod stack's pack and advisory with
+  the dev stack's, and nothing else blocks.
+- **Values unknown during a preview** defer only the controls that depend on them.
+- **What the pack cannot see** (`retainOnDelete`): `tests/unit/test_program_options.py` runs
+  the program's `main()` under the plan's mocks and checks the stack transformation it
+  registers refuses an unretained store in prod and staging, not in dev.
+"""
+
+
+def _pack_cell(control: controls_mod.Control) -> str:
+    if controls_mod.seen_by_policy_packs(control):
+        return "yes"
+    if controls_mod.checked_by_the_program(control):
+        return "no: the program, `mlops plan`"
+    return "no: `mlops plan`"
+
+
 def controls_reference() -> str:
     lines = [
         "# Controls\n\n",
         GENERATED,
-        "Each control is a row of one table (`components/<platform>/controls.py`), evaluated by "
+        "Each control is a row of one table (`core/controls/<platform>.py`), evaluated by "
         "`mlops plan` against the resources the program declares, by the test suite over every "
-        "example stack, and listed here. A stack can waive a control only through "
+        "example stack, by the policy pack (`policy/`, `pulumi preview --policy-pack policy`) "
+        "on a real deploy, and listed here. A stack can waive a control only through "
         "`mlops:suppressions` with a justification; a dev exception is waived in the dev tier "
-        "only, for the reason given.\n",
+        "only, for the reason given.\n\n"
+        "**tiers**: the tiers in which a failure fails the stack (`mlops plan` exits non-zero, "
+        "the policy pack's violation is mandatory); in the other tiers it is reported as "
+        "waived (advisory in the pack). Staging is prod-like: it fails on every control prod "
+        "fails on. **pack**: whether the policy pack can judge the control; the Pulumi engine "
+        "does not hand `retainOnDelete` to a policy pack, so the pack reports those controls "
+        "as not applicable, naming them; the program itself refuses a resource that fails one "
+        "of them before registering it, on preview and update (*the program*), and `mlops "
+        "plan` reports every one.\n",
     ]
+    lines.append(POLICY_PACK_TESTING)
     for platform in controls_mod.PLATFORMS:
         rows = controls_mod.all_controls(platform)
         lines.append(f"\n## {platform}\n\n")
@@ -135,13 +192,14 @@ def controls_reference() -> str:
             continue
         lines.append(
             "| id | resource type | property | expected | title | rationale | "
-            "dev exception |\n|---|---|---|---|---|---|---|\n"
+            "dev exception | tiers | pack |\n|---|---|---|---|---|---|---|---|---|\n"
         )
         for c in rows:
             lines.append(
                 f"| {c.id} | `{c.resource_type}` | `{c.property_path}` | "
                 f"{_cell(controls_mod.describe(c))} | {_cell(c.title)} | {_cell(c.rationale)} | "
-                f"{_cell(c.dev_exception or '')} |\n"
+                f"{_cell(c.dev_exception or '')} | {', '.join(controls_mod.tiers_of(c))} | "
+                f"{_pack_cell(c)} |\n"
             )
     return "".join(lines)
 

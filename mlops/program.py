@@ -13,6 +13,14 @@ from pulumi.runtime import config as runtime_config
 import blueprints
 from core.config import ConfigError, StackSettings, component_error, validate_settings
 from core.contract import check_outputs
+from core.controls import (
+    PLATFORM_OF_BLUEPRINT,
+    Finding,
+    Record,
+    all_controls,
+    checked_by_the_program,
+    evaluate_control,
+)
 from core.errors import ArgsError
 
 
@@ -69,12 +77,62 @@ def check_guarded_apply(
     )
 
 
+UNSEEN_OPTION_CONTROLS = tuple(c for c in all_controls() if checked_by_the_program(c))
+"""The controls on a resource option the engine withholds from policy packs (retainOnDelete):
+the program checks them itself on a real preview or update (K8S-NS-05, which also reads the
+namespace of each object, is left to `mlops plan`)."""
+
+
+def unseen_option_failures(settings: StackSettings, records: list[Record]) -> list[Finding]:
+    """The UNSEEN_OPTION_CONTROLS that fail the stack's tier on these resources."""
+    platform = PLATFORM_OF_BLUEPRINT.get(settings.blueprint)
+    suppressions = {s.control: s.justification for s in settings.suppressions}
+    findings = [
+        evaluate_control(c, records, environment=settings.environment, suppressions=suppressions)
+        for c in UNSEEN_OPTION_CONTROLS
+        if platform is None or c.platform == platform
+    ]
+    return [f for f in findings if f.status == "fail"]
+
+
+def refuse_unseen_option_failures(settings: StackSettings) -> Any:
+    """A stack transformation that raises before a resource is registered when its options
+    fail one of UNSEEN_OPTION_CONTROLS in the stack's tier (the check the pack cannot do)."""
+
+    def check(args: pulumi.ResourceTransformationArgs) -> None:
+        record = Record(
+            urn="",
+            type=args.type_,
+            name=args.name,
+            parent="",
+            custom=args.type_.split(":")[0] not in ("mlops", "pulumi"),
+            inputs={},
+            outputs={},
+            options={
+                "protect": bool(args.opts.protect),
+                "retainOnDelete": bool(args.opts.retain_on_delete),
+            },
+        )
+        failed = unseen_option_failures(settings, [record])
+        if failed:
+            lines = "; ".join(f"{f.control.id} {f.control.title}: {f.failures}" for f in failed)
+            raise pulumi.RunError(
+                f"{args.name} fails the {settings.environment} tier before it is registered "
+                f"({lines}); a policy pack cannot see this option (docs/controls.md)"
+            )
+        return None
+
+    return check
+
+
 def main() -> None:
     try:
         warning = check_guarded_apply(pulumi.get_stack(), pulumi.runtime.is_dry_run())
         if warning:
             pulumi.log.warn(warning)
-        run()
+        settings = load_settings()
+        pulumi.runtime.register_stack_transformation(refuse_unseen_option_failures(settings))
+        run(settings)
     except ConfigError as exc:
         # RunError prints the message without a Python traceback.
         raise pulumi.RunError(str(exc)) from exc

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from components.aws.common import bad, child, fail_on, policy
+from components.aws.common import bad, child, policy
+from core.errors import raise_problems
 
 PUBLISHERS = ("cloudwatch.amazonaws.com", "events.amazonaws.com", "budgets.amazonaws.com")
 
@@ -25,7 +26,7 @@ class AlertsArgs:
     """AWS services allowed to publish, each for this account only."""
 
 
-def validate_alerts_args(args: AlertsArgs) -> list[str]:
+def validate_alerts_args(args: AlertsArgs) -> None:
     problems = []
     for service in args.publishers:
         if service == "*" or not service.endswith(".amazonaws.com"):
@@ -41,7 +42,7 @@ def validate_alerts_args(args: AlertsArgs) -> list[str]:
         problems.append(
             bad("topic_name", args.topic_name, "1-256 characters", "use a shorter name")
         )
-    return problems
+    raise_problems("Alerts", problems)
 
 
 class Alerts(pulumi.ComponentResource):
@@ -50,7 +51,7 @@ class Alerts(pulumi.ComponentResource):
     topic_arn: pulumi.Output[str]
 
     def __init__(self, name: str, args: AlertsArgs, opts: pulumi.ResourceOptions | None = None):
-        fail_on("Alerts", validate_alerts_args(args))
+        validate_alerts_args(args)
         super().__init__("mlops:aws:Alerts", name, None, opts)
         topic = aws.sns.Topic(
             f"{name}-topic",

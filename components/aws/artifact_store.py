@@ -19,13 +19,13 @@ from components.aws.common import (
     StackNames,
     bad,
     child,
-    fail_on,
     global_bucket_name,
     partition,
     policy,
     stateful,
 )
 from core.config import STORE_DEFAULTS
+from core.errors import raise_problems
 
 PURPOSE_TAG = "mlops:purpose"
 
@@ -50,7 +50,7 @@ class ArtifactStoreArgs:
     """Send object events to EventBridge (the data-change training trigger listens to them)."""
 
 
-def validate_artifact_store_args(args: ArtifactStoreArgs) -> list[str]:
+def validate_artifact_store_args(args: ArtifactStoreArgs) -> None:
     problems = []
     if not 1 <= args.noncurrent_days <= 3650:
         problems.append(
@@ -79,7 +79,7 @@ def validate_artifact_store_args(args: ArtifactStoreArgs) -> list[str]:
                 "use a shorter client name",
             )
         )
-    return problems
+    raise_problems("ArtifactStore", problems)
 
 
 class ArtifactStore(pulumi.ComponentResource):
@@ -93,7 +93,7 @@ class ArtifactStore(pulumi.ComponentResource):
     def __init__(
         self, name: str, args: ArtifactStoreArgs, opts: pulumi.ResourceOptions | None = None
     ):
-        fail_on("ArtifactStore", validate_artifact_store_args(args))
+        validate_artifact_store_args(args)
         super().__init__("mlops:aws:ArtifactStore", name, None, opts)
         names = StackNames(args.prefix)
         part = partition(args.region)

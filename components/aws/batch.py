@@ -24,9 +24,9 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from components.aws.common import arn, aws_cron, bad, child, fail_on, policy
+from components.aws.common import arn, aws_cron, bad, child, policy
 from components.aws.pipeline import SAGEMAKER_SHAPES
-from core.errors import ArgsError
+from core.errors import ArgsError, raise_problems
 from pipelines.compilers.cache import compiled
 
 PURPOSE = "batch-scoring"
@@ -78,7 +78,7 @@ class BatchScoringArgs:
     """Delivery attempts of a scheduled start before it goes to the dead-letter queue."""
 
 
-def validate_batch_scoring_args(args: BatchScoringArgs) -> list[str]:
+def validate_batch_scoring_args(args: BatchScoringArgs) -> None:
     problems = []
     try:
         aws_cron(args.cron)
@@ -139,7 +139,7 @@ def validate_batch_scoring_args(args: BatchScoringArgs) -> list[str]:
         problems.append(
             bad("max_retries", args.max_retries, "between 0 and 185", "pass what Scheduler accepts")
         )
-    return problems
+    raise_problems("BatchScoring", problems)
 
 
 def _role_name(role_arn: pulumi.Input[str]) -> pulumi.Output[str]:
@@ -159,7 +159,7 @@ class BatchScoring(pulumi.ComponentResource):
     def __init__(
         self, name: str, args: BatchScoringArgs, opts: pulumi.ResourceOptions | None = None
     ):
-        fail_on("BatchScoring", validate_batch_scoring_args(args))
+        validate_batch_scoring_args(args)
         super().__init__("mlops:aws:BatchScoring", name, None, opts)
         sm = lambda resource: arn("sagemaker", args.region, args.account_id, resource)  # noqa: E731
         tags = {"mlops:purpose": PURPOSE, "mlops:model-version": args.model_version}

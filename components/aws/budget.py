@@ -9,7 +9,8 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from components.aws.common import bad, child, fail_on
+from components.aws.common import bad, child
+from core.errors import raise_problems
 
 STACK_TAG = "mlops:stack"
 
@@ -28,7 +29,7 @@ class StackBudgetArgs:
     """Percentages of the limit that alert (actual and forecast spend)."""
 
 
-def validate_stack_budget_args(args: StackBudgetArgs) -> list[str]:
+def validate_stack_budget_args(args: StackBudgetArgs) -> None:
     problems = []
     if args.monthly_usd <= 0:
         problems.append(bad("monthly_usd", args.monthly_usd, "positive", "set budget.monthlyUsd"))
@@ -41,7 +42,7 @@ def validate_stack_budget_args(args: StackBudgetArgs) -> list[str]:
             problems.append(
                 bad("alert_percents", p, "between 1 and 200", "set budget.alertPercents")
             )
-    return problems
+    raise_problems("StackBudget", problems)
 
 
 class StackBudget(pulumi.ComponentResource):
@@ -52,7 +53,7 @@ class StackBudget(pulumi.ComponentResource):
     def __init__(
         self, name: str, args: StackBudgetArgs, opts: pulumi.ResourceOptions | None = None
     ):
-        fail_on("StackBudget", validate_stack_budget_args(args))
+        validate_stack_budget_args(args)
         super().__init__("mlops:aws:StackBudget", name, None, opts)
         notifications = [
             {

@@ -28,8 +28,9 @@ import pulumi
 import pulumi_aws as aws
 
 from components.aws.boundary import BOUNDARY_REWRITES
-from components.aws.common import bad, child, fail_on, partition, policy
+from components.aws.common import bad, child, partition, policy
 from components.aws.identities import SERVICES_OF_DUTY
+from core.errors import raise_problems
 
 GITHUB_ISSUER = "token.actions.githubusercontent.com"
 # GitHub's published intermediate thumbprint; AWS no longer checks it for this issuer but the
@@ -143,7 +144,7 @@ def subject(args: CiIdentityArgs) -> str:
     return f"repo:{args.repository}:ref:refs/heads/{args.branch}"
 
 
-def validate_ci_identity_args(args: CiIdentityArgs) -> list[str]:
+def validate_ci_identity_args(args: CiIdentityArgs) -> None:
     problems = []
     if not re.fullmatch(r"[\w.-]+/[\w.-]+", args.repository or ""):
         problems.append(bad("repository", args.repository, "owner/repo", "set release.repository"))
@@ -171,7 +172,7 @@ def validate_ci_identity_args(args: CiIdentityArgs) -> list[str]:
         )
     if len(f"{args.prefix}-ci-deploy") > 64:
         problems.append(bad("prefix", args.prefix, "short enough for IAM", "shorten the client"))
-    return problems
+    raise_problems("CiIdentity", problems)
 
 
 class CiIdentity(pulumi.ComponentResource):
@@ -181,7 +182,7 @@ class CiIdentity(pulumi.ComponentResource):
     subject: str
 
     def __init__(self, name: str, args: CiIdentityArgs, opts: pulumi.ResourceOptions | None = None):
-        fail_on("CiIdentity", validate_ci_identity_args(args))
+        validate_ci_identity_args(args)
         super().__init__("mlops:aws:CiIdentity", name, None, opts)
         provider_arn: pulumi.Input[str]
         if args.oidc_provider_arn:

@@ -4,18 +4,13 @@ options, policy documents, cron conversion and the stack's resource names."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import pulumi
 
-from core.errors import ArgsError, problem, raise_problems
+from core.errors import ArgsError, problem
 from core.names import StackNames
-
-
-def fail_on(component: str, problems: Sequence[str]) -> None:
-    """Raise one ArgsError listing every problem of a component's args."""
-    raise_problems(component, problems)
 
 
 def bad(field: str, value: Any, allowed: str, fix: str) -> str:

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from components.aws.common import bad, child, fail_on, rule_dead_letters, rule_matched_alarm
+from components.aws.common import bad, child, rule_dead_letters, rule_matched_alarm
+from core.errors import raise_problems
 
 STEP_EVENT = "SageMaker Model Building Pipeline Execution Step Status Change"
 DRIFT_TAG = "mlops:drift"
@@ -34,7 +35,7 @@ class DataDriftAlertsArgs:
     """Name of the validation step in the compiled pipeline."""
 
 
-def validate_data_drift_alerts_args(args: DataDriftAlertsArgs) -> list[str]:
+def validate_data_drift_alerts_args(args: DataDriftAlertsArgs) -> None:
     problems = []
     if not args.step_name or not args.step_name[0].isupper():
         problems.append(
@@ -49,7 +50,7 @@ def validate_data_drift_alerts_args(args: DataDriftAlertsArgs) -> list[str]:
         problems.append(
             bad("rule_name", args.rule_name, "1-64 characters", "use a shorter client name")
         )
-    return problems
+    raise_problems("DataDriftAlerts", problems)
 
 
 def step_failed_pattern(pipeline_arn: pulumi.Input[str], step_name: str) -> dict:
@@ -73,7 +74,7 @@ class DataDriftAlerts(pulumi.ComponentResource):
     def __init__(
         self, name: str, args: DataDriftAlertsArgs, opts: pulumi.ResourceOptions | None = None
     ):
-        fail_on("DataDriftAlerts", validate_data_drift_alerts_args(args))
+        validate_data_drift_alerts_args(args)
         super().__init__("mlops:aws:DataDriftAlerts", name, None, opts)
         rule = aws.cloudwatch.EventRule(
             f"{name}-rule",

@@ -23,8 +23,9 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_aws as aws
 
-from components.aws.common import bad, child, fail_on
+from components.aws.common import bad, child
 from core.config import ENDPOINT_DEFAULTS, ROLLBACK_ALARMS, ROLLOUT_DEFAULTS
+from core.errors import raise_problems
 
 MODES = ("realtime", "serverless")
 # SageMaker's name of each rollout strategy (core.config.STRATEGIES).
@@ -91,7 +92,7 @@ class ModelEndpointArgs:
     """p99 model latency (ms) above which the latency alarm fires."""
 
 
-def validate_model_endpoint_args(args: ModelEndpointArgs) -> list[str]:
+def validate_model_endpoint_args(args: ModelEndpointArgs) -> None:
     p: list[str] = []
     fix_mode = "set endpoint.mode realtime in Pulumi.<stack>.yaml"
     if args.mode not in MODES:
@@ -276,7 +277,7 @@ def validate_model_endpoint_args(args: ModelEndpointArgs) -> list[str]:
                 "set rollout.bakeMinutes",
             )
         )
-    return p
+    raise_problems("ModelEndpoint", p)
 
 
 def _alarm_specs(args: ModelEndpointArgs) -> dict[str, dict]:
@@ -339,7 +340,7 @@ class ModelEndpoint(pulumi.ComponentResource):
     def __init__(
         self, name: str, args: ModelEndpointArgs, opts: pulumi.ResourceOptions | None = None
     ):
-        fail_on("ModelEndpoint", validate_model_endpoint_args(args))
+        validate_model_endpoint_args(args)
         super().__init__("mlops:aws:ModelEndpoint", name, None, opts)
         realtime = args.mode == "realtime"
 

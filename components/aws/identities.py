@@ -15,7 +15,8 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from components.aws.common import StackNames, arn, child, fail_on, policy, role_arn, trust
+from components.aws.common import StackNames, arn, child, policy, role_arn, trust
+from core.errors import raise_problems
 from pipelines.steps.clarify_config import clarify_endpoint_prefix
 
 S3_READ = ("s3:GetObject", "s3:GetObjectVersion")
@@ -79,7 +80,7 @@ class IdentitiesArgs:
     """The stack's permissions boundary (components/aws/boundary.py) every role carries."""
 
 
-def validate_identities_args(args: IdentitiesArgs) -> list[str]:
+def validate_identities_args(args: IdentitiesArgs) -> None:
     problems = []
     longest = max(len(StackNames(args.prefix).role(d)) for d in DUTIES)
     if longest > 64:
@@ -87,7 +88,7 @@ def validate_identities_args(args: IdentitiesArgs) -> list[str]:
             f"prefix={args.prefix!r} makes role names of {longest} characters, "
             "IAM allows 64; use a shorter client name"
         )
-    return problems
+    raise_problems("Identities", problems)
 
 
 class Identities(pulumi.ComponentResource):
@@ -101,7 +102,7 @@ class Identities(pulumi.ComponentResource):
     tracking_role_arn: pulumi.Output[str] | None
 
     def __init__(self, name: str, args: IdentitiesArgs, opts: pulumi.ResourceOptions | None = None):
-        fail_on("Identities", validate_identities_args(args))
+        validate_identities_args(args)
         super().__init__("mlops:aws:Identities", name, None, opts)
         n = StackNames(args.prefix)
         sm = lambda resource: arn("sagemaker", args.region, args.account_id, resource)  # noqa: E731

@@ -8,8 +8,9 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from components.aws.common import bad, child, fail_on, partition, policy, stateful
+from components.aws.common import bad, child, partition, policy, stateful
 from core.config import STORE_DEFAULTS
+from core.errors import raise_problems
 
 KEY_ADMIN_ACTIONS = (
     "kms:Create*", "kms:Describe*", "kms:Enable*", "kms:List*", "kms:Put*", "kms:Update*",
@@ -45,7 +46,7 @@ class StackKeyArgs:
     """AWS services that may use the key, each restricted to this account by condition."""
 
 
-def validate_stack_key_args(args: StackKeyArgs) -> list[str]:
+def validate_stack_key_args(args: StackKeyArgs) -> None:
     problems = []
     if not 7 <= args.deletion_window_days <= 30:
         problems.append(
@@ -66,7 +67,7 @@ def validate_stack_key_args(args: StackKeyArgs) -> list[str]:
                     "name services such as events.amazonaws.com",
                 )
             )
-    return problems
+    raise_problems("StackKey", problems)
 
 
 class StackKey(pulumi.ComponentResource):
@@ -76,7 +77,7 @@ class StackKey(pulumi.ComponentResource):
     key_id: pulumi.Output[str]
 
     def __init__(self, name: str, args: StackKeyArgs, opts: pulumi.ResourceOptions | None = None):
-        fail_on("StackKey", validate_stack_key_args(args))
+        validate_stack_key_args(args)
         super().__init__("mlops:aws:StackKey", name, None, opts)
         root = pulumi.Output.concat(
             "arn:", partition(args.region), ":iam::", args.account_id, ":root"

@@ -10,8 +10,9 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from components.aws.common import arn, bad, child, fail_on, partition, policy, stateful
+from components.aws.common import arn, bad, child, partition, policy, stateful
 from core.config import STORE_DEFAULTS
+from core.errors import raise_problems
 
 
 @dataclass(frozen=True)
@@ -28,7 +29,7 @@ class ModelRegistryArgs:
     """Protect the group (the record of every version and its approval) and retain it."""
 
 
-def validate_model_registry_args(args: ModelRegistryArgs) -> list[str]:
+def validate_model_registry_args(args: ModelRegistryArgs) -> None:
     problems = []
     if not re.fullmatch(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}", args.group_name):
         problems.append(
@@ -48,7 +49,7 @@ def validate_model_registry_args(args: ModelRegistryArgs) -> list[str]:
                 "set promotion.targetAccount to the target's AWS account id",
             )
         )
-    return problems
+    raise_problems("ModelRegistry", problems)
 
 
 class ModelRegistry(pulumi.ComponentResource):
@@ -60,7 +61,7 @@ class ModelRegistry(pulumi.ComponentResource):
     def __init__(
         self, name: str, args: ModelRegistryArgs, opts: pulumi.ResourceOptions | None = None
     ):
-        fail_on("ModelRegistry", validate_model_registry_args(args))
+        validate_model_registry_args(args)
         super().__init__("mlops:aws:ModelRegistry", name, None, opts)
         group = aws.sagemaker.ModelPackageGroup(
             f"{name}-group",

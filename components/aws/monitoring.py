@@ -25,26 +25,11 @@ from components.aws.common import (
     aws_cron,
     bad,
     child,
-    fail_on,
     rule_dead_letters,
     rule_matched_alarm,
 )
-from core.errors import ArgsError
-
-# Account of the Model Monitor analyzer image per region; from the SageMaker Python SDK
-# (sagemaker/core/image_uri_config/model-monitor.json).
-ANALYZER_ACCOUNTS = {
-    "af-south-1": "875698925577", "ap-east-1": "001633400207", "ap-northeast-1": "574779866223",
-    "ap-northeast-2": "709848358524", "ap-northeast-3": "990339680094",
-    "ap-south-1": "126357580389", "ap-southeast-1": "245545462676",
-    "ap-southeast-2": "563025443158", "ap-southeast-3": "669540362728",
-    "ca-central-1": "536280801234", "eu-central-1": "048819808253",
-    "eu-central-2": "590183933784", "eu-north-1": "895015795356", "eu-south-1": "933208885752",
-    "eu-south-2": "437450045455", "eu-west-1": "468650794304", "eu-west-2": "749857270468",
-    "eu-west-3": "680080141114", "il-central-1": "843974653677", "me-central-1": "588750061953",
-    "me-south-1": "607024016150", "sa-east-1": "539772159869", "us-east-1": "156813124566",
-    "us-east-2": "777275614652", "us-west-1": "890145073186", "us-west-2": "159807026194",
-}  # fmt: skip
+from core.errors import ArgsError, raise_problems
+from core.regions import ANALYZER_ACCOUNTS
 
 
 def analyzer_image(region: str) -> str:
@@ -89,7 +74,7 @@ class DriftMonitoringArgs:
     """A monitoring job is stopped after this many minutes (at most the schedule interval)."""
 
 
-def validate_drift_monitoring_args(args: DriftMonitoringArgs) -> list[str]:
+def validate_drift_monitoring_args(args: DriftMonitoringArgs) -> None:
     problems = []
     if args.region not in ANALYZER_ACCOUNTS:
         problems.append(
@@ -142,7 +127,7 @@ def validate_drift_monitoring_args(args: DriftMonitoringArgs) -> list[str]:
                 "pass both or neither",
             )
         )
-    return problems
+    raise_problems("DriftMonitoring", problems)
 
 
 def violations_pattern(schedule_arn: pulumi.Input[str]) -> dict:
@@ -165,7 +150,7 @@ class DriftMonitoring(pulumi.ComponentResource):
     def __init__(
         self, name: str, args: DriftMonitoringArgs, opts: pulumi.ResourceOptions | None = None
     ):
-        fail_on("DriftMonitoring", validate_drift_monitoring_args(args))
+        validate_drift_monitoring_args(args)
         super().__init__("mlops:aws:DriftMonitoring", name, None, opts)
         base = pulumi.Output.concat("s3://", args.bucket_name, "/monitoring")
         baseline = pulumi.Output.concat(base, f"/baseline/v{args.model_version}")

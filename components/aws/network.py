@@ -15,8 +15,9 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from components.aws.common import bad, child, fail_on, policy, trust
+from components.aws.common import bad, child, policy, trust
 from components.aws.identities import SERVICES_OF_DUTY
+from core.errors import raise_problems
 
 INTERFACE_SERVICES = (
     "sagemaker.api", "sagemaker.runtime", "ecr.api", "ecr.dkr", "sts", "monitoring", "logs",
@@ -50,7 +51,7 @@ class PrivateNetworkArgs:
     """Days the flow logs are kept (a CloudWatch Logs retention value, at least 90)."""
 
 
-def validate_private_network_args(args: PrivateNetworkArgs) -> list[str]:
+def validate_private_network_args(args: PrivateNetworkArgs) -> None:
     problems = []
     try:
         net = ipaddress.ip_network(args.cidr)
@@ -98,7 +99,7 @@ def validate_private_network_args(args: PrivateNetworkArgs) -> list[str]:
             problems.append(
                 bad(field, value, "set", f"pass {field} so the VPC gets encrypted flow logs")
             )
-    return problems
+    raise_problems("PrivateNetwork", problems)
 
 
 def subnet_cidrs(cidr: str, zones: int) -> list[str]:
@@ -117,7 +118,7 @@ class PrivateNetwork(pulumi.ComponentResource):
     def __init__(
         self, name: str, args: PrivateNetworkArgs, opts: pulumi.ResourceOptions | None = None
     ):
-        fail_on("PrivateNetwork", validate_private_network_args(args))
+        validate_private_network_args(args)
         super().__init__("mlops:aws:PrivateNetwork", name, None, opts)
         vpc = aws.ec2.Vpc(
             f"{name}-vpc",

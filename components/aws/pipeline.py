@@ -19,8 +19,9 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from components.aws.common import bad, child, fail_on
+from components.aws.common import bad, child
 from core.config import StackSettings
+from core.errors import raise_problems
 from pipelines.compilers.cache import compiled
 from pipelines.definition import pipeline_settings_from_stack
 from pipelines.steps._common import code_version
@@ -157,7 +158,7 @@ class TrainingPipelineArgs:
     """Shown in SageMaker Studio."""
 
 
-def validate_training_pipeline_args(args: TrainingPipelineArgs) -> list[str]:
+def validate_training_pipeline_args(args: TrainingPipelineArgs) -> None:
     problems = []
     if not 1 <= len(args.pipeline_name) <= 256:
         problems.append(
@@ -183,7 +184,7 @@ def validate_training_pipeline_args(args: TrainingPipelineArgs) -> list[str]:
                 "pass the output of compile_definition",
             )
         )
-    return problems
+    raise_problems("TrainingPipeline", problems)
 
 
 class TrainingPipeline(pulumi.ComponentResource):
@@ -195,7 +196,7 @@ class TrainingPipeline(pulumi.ComponentResource):
     def __init__(
         self, name: str, args: TrainingPipelineArgs, opts: pulumi.ResourceOptions | None = None
     ):
-        fail_on("TrainingPipeline", validate_training_pipeline_args(args))
+        validate_training_pipeline_args(args)
         super().__init__("mlops:aws:TrainingPipeline", name, None, opts)
         pipeline = aws.sagemaker.Pipeline(
             f"{name}-pipeline",

@@ -12,8 +12,9 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from components.aws.common import bad, child, fail_on, stateful
+from components.aws.common import bad, child, stateful
 from core.config import STORE_DEFAULTS
+from core.errors import raise_problems
 
 
 @dataclass(frozen=True)
@@ -30,7 +31,7 @@ class ContainerRegistryArgs:
     """Protect the repository and retain it on delete."""
 
 
-def validate_container_registry_args(args: ContainerRegistryArgs) -> list[str]:
+def validate_container_registry_args(args: ContainerRegistryArgs) -> None:
     problems = []
     if not 1 <= args.keep_images <= 1000:
         problems.append(
@@ -45,7 +46,7 @@ def validate_container_registry_args(args: ContainerRegistryArgs) -> list[str]:
         problems.append(
             bad("untagged_days", args.untagged_days, "between 1 and 365", "pass a number of days")
         )
-    return problems
+    raise_problems("ContainerRegistry", problems)
 
 
 class ContainerRegistry(pulumi.ComponentResource):
@@ -57,7 +58,7 @@ class ContainerRegistry(pulumi.ComponentResource):
     def __init__(
         self, name: str, args: ContainerRegistryArgs, opts: pulumi.ResourceOptions | None = None
     ):
-        fail_on("ContainerRegistry", validate_container_registry_args(args))
+        validate_container_registry_args(args)
         super().__init__("mlops:aws:ContainerRegistry", name, None, opts)
         repo = aws.ecr.Repository(
             f"{name}-repository",

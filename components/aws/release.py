@@ -18,7 +18,8 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from components.aws.common import bad, child, fail_on, rule_dead_letters
+from components.aws.common import bad, child, rule_dead_letters
+from core.errors import raise_problems
 
 PROVIDERS = ("none", "github", "azuredevops")
 
@@ -55,7 +56,7 @@ class ReleaseTriggerArgs:
     """How long EventBridge keeps retrying an event."""
 
 
-def validate_release_trigger_args(args: ReleaseTriggerArgs) -> list[str]:
+def validate_release_trigger_args(args: ReleaseTriggerArgs) -> None:
     problems = []
     if args.provider not in PROVIDERS:
         problems.append(
@@ -125,7 +126,7 @@ def validate_release_trigger_args(args: ReleaseTriggerArgs) -> list[str]:
                 "pass what EventBridge accepts",
             )
         )
-    return problems
+    raise_problems("ReleaseTrigger", problems)
 
 
 def approval_pattern(model_package_group: str) -> dict[str, Any]:
@@ -180,7 +181,7 @@ class ReleaseTrigger(pulumi.ComponentResource):
     def __init__(
         self, name: str, args: ReleaseTriggerArgs, opts: pulumi.ResourceOptions | None = None
     ):
-        fail_on("ReleaseTrigger", validate_release_trigger_args(args))
+        validate_release_trigger_args(args)
         super().__init__("mlops:aws:ReleaseTrigger", name, None, opts)
         dlq = aws.sqs.Queue(
             f"{name}-dlq",

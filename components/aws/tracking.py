@@ -10,8 +10,9 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from components.aws.common import bad, fail_on, stateful
+from components.aws.common import bad, stateful
 from core.config import STORE_DEFAULTS
+from core.errors import raise_problems
 
 SIZES = ("Small", "Medium", "Large")
 
@@ -32,7 +33,7 @@ class ExperimentTrackingArgs:
     """Protect the server (it holds every run's metadata) and retain it on delete."""
 
 
-def validate_experiment_tracking_args(args: ExperimentTrackingArgs) -> list[str]:
+def validate_experiment_tracking_args(args: ExperimentTrackingArgs) -> None:
     problems = []
     if args.size not in SIZES:
         problems.append(
@@ -47,7 +48,7 @@ def validate_experiment_tracking_args(args: ExperimentTrackingArgs) -> list[str]
         problems.append(
             bad("server_name", args.server_name, "1-256 characters", "use a shorter name")
         )
-    return problems
+    raise_problems("ExperimentTracking", problems)
 
 
 class ExperimentTracking(pulumi.ComponentResource):
@@ -58,7 +59,7 @@ class ExperimentTracking(pulumi.ComponentResource):
     def __init__(
         self, name: str, args: ExperimentTrackingArgs, opts: pulumi.ResourceOptions | None = None
     ):
-        fail_on("ExperimentTracking", validate_experiment_tracking_args(args))
+        validate_experiment_tracking_args(args)
         super().__init__("mlops:aws:ExperimentTracking", name, None, opts)
         server = aws.sagemaker.MlflowTrackingServer(
             f"{name}-server",

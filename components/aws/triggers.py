@@ -15,10 +15,9 @@ from components.aws.common import (
     aws_cron,
     bad,
     child,
-    fail_on,
     rule_dead_letters,
 )
-from core.errors import ArgsError
+from core.errors import ArgsError, raise_problems
 
 DATA_URI_PARAMETER = "DataUri"
 
@@ -49,7 +48,7 @@ class ContinuousTrainingArgs:
     """Delivery attempts of a start before it goes to the dead-letter queue."""
 
 
-def validate_continuous_training_args(args: ContinuousTrainingArgs) -> list[str]:
+def validate_continuous_training_args(args: ContinuousTrainingArgs) -> None:
     problems = []
     try:
         aws_cron(args.cron)
@@ -68,7 +67,7 @@ def validate_continuous_training_args(args: ContinuousTrainingArgs) -> list[str]
                 "pass what EventBridge accepts",
             )
         )
-    return problems
+    raise_problems("ContinuousTraining", problems)
 
 
 class ContinuousTraining(pulumi.ComponentResource):
@@ -80,7 +79,7 @@ class ContinuousTraining(pulumi.ComponentResource):
     def __init__(
         self, name: str, args: ContinuousTrainingArgs, opts: pulumi.ResourceOptions | None = None
     ):
-        fail_on("ContinuousTraining", validate_continuous_training_args(args))
+        validate_continuous_training_args(args)
         super().__init__("mlops:aws:ContinuousTraining", name, None, opts)
         data_uri = pulumi.Output.concat("s3://", args.bucket_name, "/", args.raw_prefix)
         dlq = aws.sqs.Queue(

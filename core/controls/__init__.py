@@ -37,6 +37,7 @@ __all__ = [
     "PLATFORMS",
     "PLATFORM_OF_BLUEPRINT",
     "TABLES",
+    "UNSEEN_BY_POLICY_PACKS",
     "Control",
     "Finding",
     "Record",
@@ -45,6 +46,8 @@ __all__ = [
     "describe",
     "evaluate",
     "evaluate_control",
+    "checked_by_the_program",
+    "seen_by_policy_packs",
     "tiers_of",
     "validate_table",
     "values_at",
@@ -116,6 +119,33 @@ def tiers_of(control: Control) -> tuple[str, ...]:
     """The tiers in which a failure of the control fails the stack (staging is prod-like: a
     dev exception is waived in dev only)."""
     return ("staging", "prod") if control.dev_exception else ("dev", "staging", "prod")
+
+
+UNSEEN_BY_POLICY_PACKS = ("$opts.retainOnDelete",)
+"""Resource options the Pulumi engine does not hand to a policy pack (`AnalyzerResourceOptions`
+has protect, ignoreChanges, deleteBeforeReplace, aliases, customTimeouts,
+additionalSecretOutputs and parent, no retainOnDelete): only `mlops plan` can check them."""
+_CHECKS_READING_UNSEEN = ("in_retained_namespace",)  # reads the namespaces' retainOnDelete
+
+
+def seen_by_policy_packs(control: Control) -> bool:
+    """Whether a CrossGuard policy pack (policy/) can judge the control: it reads nothing the
+    engine withholds from packs (UNSEEN_BY_POLICY_PACKS), in its property or its `when`."""
+    paths = [control.property_path] + ([control.when[0]] if control.when else [])
+    return control.check not in _CHECKS_READING_UNSEEN and not any(
+        p in UNSEEN_BY_POLICY_PACKS for p in paths
+    )
+
+
+def checked_by_the_program(control: Control) -> bool:
+    """Whether the Pulumi program itself refuses a resource failing the control before it is
+    registered (mlops.program): a control a pack cannot see that reads only one resource's
+    options. The others a pack cannot see are left to `mlops plan`."""
+    return (
+        not seen_by_policy_packs(control)
+        and control.property_path.startswith("$opts.")
+        and control.when is None
+    )
 
 
 def evaluate(

@@ -13,6 +13,7 @@ from botocore.validate import ParamValidator
 
 from components.aws.batch import BatchScoringArgs, validate_batch_scoring_args
 from core import controls as controls_mod
+from core.errors import ArgsError
 from pipelines.compilers.sagemaker_batch import BatchJob, validate_batch_job
 
 ACCOUNT, REGION = "123456789012", "eu-west-1"
@@ -256,9 +257,10 @@ _GOOD = dict(
     ],
 )
 def test_component_args_are_checked_with_the_fix(change, message):
-    problems = validate_batch_scoring_args(BatchScoringArgs(**{**_GOOD, **change}))
-    assert any(message in p for p in problems), problems
-    assert validate_batch_scoring_args(BatchScoringArgs(**_GOOD)) == []
+    with pytest.raises(ArgsError, match=r"BatchScoring: \d+ invalid argument") as err:
+        validate_batch_scoring_args(BatchScoringArgs(**{**_GOOD, **change}))
+    assert message in str(err.value)
+    validate_batch_scoring_args(BatchScoringArgs(**_GOOD))  # raises on any problem
 
 
 def test_compiler_rejects_bad_jobs_before_building():

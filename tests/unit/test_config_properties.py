@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from core.config import (
@@ -50,6 +50,8 @@ TAG_KEYS = (
     "bad key",
     "-lead",
 )
+CRONS = ("0 3 * * 1", "0 * * * *", "30 * * * *", "0 3 1 * 1", "*/15 * * * *")
+AZURE_ID = "0123abcd-0000-0000-0000-000000000000"
 TAG_VALUES = ("ml", "data science", "v" * 64, "v" * 257, "", "a/b", "x.y_z")
 
 
@@ -86,22 +88,52 @@ def stack_config(draw: st.DrawFn, blueprint: str) -> tuple[str, dict[str, Any]]:
             },
         ),
         "stores": st.fixed_dictionaries({}, optional={"protect": st.booleans()}),
-        "network": st.fixed_dictionaries(
-            {}, optional={"mode": st.sampled_from(("public", "private"))}
+        "batch": st.fixed_dictionaries(
+            {},
+            optional={
+                "enabled": st.booleans(),
+                "outputPrefix": st.sampled_from(("batch/output/", "batch/input/scored/")),
+            },
         ),
-        "batch": st.fixed_dictionaries({}, optional={"enabled": st.booleans()}),
         "tracking": st.fixed_dictionaries({}, optional={"enabled": st.booleans()}),
         "approval": st.fixed_dictionaries(
             {}, optional={"mode": st.sampled_from(("auto", "manual"))}
         ),
+        # the keys of the component-check audit (tests/unit/test_component_rules.py)
+        "schedule": st.fixed_dictionaries({}, optional={"cron": st.sampled_from(CRONS)}),
+        "drift": st.fixed_dictionaries({}, optional={"checkCron": st.sampled_from(CRONS)}),
+        "budget": st.fixed_dictionaries(
+            {}, optional={"alertPercents": st.sampled_from(([], [80], [50, 100, 200]))}
+        ),
+        "promotion": st.fixed_dictionaries(
+            {}, optional={"targetAccount": st.sampled_from(("123456789012", AZURE_ID))}
+        ),
+        "release": st.fixed_dictionaries(
+            {}, optional={"eventType": st.sampled_from(("mlops-release", "has space", ""))}
+        ),
     }
+    sections["network"] = st.fixed_dictionaries(  # mode and the address range
+        {},
+        optional={
+            "mode": st.sampled_from(("public", "private")),
+            "cidr": st.sampled_from(("10.40.0.0/16", "10.40.0.1/16", "172.16.0.0/20")),
+        },
+    )
+    if blueprint == "sagemaker":
+        sections["region"] = st.sampled_from(("us-east-1", "eu-central-2", "ca-west-1"))
     if blueprint == "onprem":
         sections["kubernetes"] = st.fixed_dictionaries(
-            {}, optional={"namespacePrefix": st.sampled_from(("mlops", "m", "a" * 31))}
+            {},
+            optional={
+                "namespacePrefix": st.sampled_from(("mlops", "m", "a" * 31)),
+                "clusterIssuer": st.sampled_from(("internal-ca", "Bad_Issuer")),
+                "ingressDomain": st.sampled_from(("mlops.internal", "a..b")),
+            },
         )
     overrides: dict[str, Any] = {}
     for key in draw(st.lists(st.sampled_from(sorted(sections)), unique=True, max_size=4)):
-        overrides[key] = {**(base.get(key) or {}), **draw(sections[key])}
+        value = draw(sections[key])
+        overrides[key] = {**(base.get(key) or {}), **value} if isinstance(value, dict) else value
     if draw(st.booleans()):
         overrides["tags"] = draw(
             st.dictionaries(st.sampled_from(TAG_KEYS), st.sampled_from(TAG_VALUES), max_size=3)
@@ -147,11 +179,49 @@ def check_contract(stack: str, overrides: dict[str, Any]) -> str:
     return "built"
 
 
+def validates(stack: str, overrides: dict[str, Any]) -> bool:
+    """Validation alone (no program run): True, or False after checking that every problem
+    names a key of the config."""
+    values, secrets = read_stack_file(existing_stack_file(stack))
+    values.update({f"{NAMESPACE}:{k}": v for k, v in overrides.items()})
+    try:
+        validate_settings(apply_project_defaults(values), secrets, stack=stack)
+    except ConfigError as exc:
+        assert exc.problems, exc
+        for p in exc.problems:
+            assert p.key and p.message and p.fix, p
+        return False
+    return True
+
+
+# A build (an offline plan) costs 1-5 s and a validation ~20 ms, so the property is checked in
+# two parts: many drawn configs are validated (3x the profile's examples), and a quarter of the
+# profile's examples, drawn among the configs that validate, are built (ci: 24 and 2 per
+# blueprint; `--hypothesis-profile=long`: 450 and 37).
+VALIDATED = settings(max_examples=settings.default.max_examples * 3)
+BUILT = settings(
+    max_examples=max(2, settings.default.max_examples // 4),
+    suppress_health_check=[HealthCheck.filter_too_much, HealthCheck.too_slow],
+)
+
+
 @pytest.mark.parametrize("blueprint", sorted(CLIENT))
-def test_every_config_is_rejected_by_key_or_builds_clean(blueprint):
+def test_every_config_validates_or_is_rejected_by_key(blueprint):
+    @VALIDATED
     @given(stack_config(blueprint))
     def prop(case: tuple[str, dict[str, Any]]) -> None:
-        check_contract(*case)
+        validates(*case)
+
+    prop()
+
+
+@pytest.mark.parametrize("blueprint", sorted(CLIENT))
+def test_every_config_that_validates_builds_clean(blueprint):
+    @BUILT
+    @given(stack_config(blueprint))
+    def prop(case: tuple[str, dict[str, Any]]) -> None:
+        assume(validates(*case))
+        assert check_contract(*case) == "built"
 
     prop()
 

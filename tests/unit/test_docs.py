@@ -42,3 +42,21 @@ def test_readme_opens_with_the_two_commands() -> None:
     assert [line for line in first_block.splitlines() if line.strip() and not line.startswith("#")][
         -2:
     ] == ["make demo", "make test"]
+
+
+def test_controls_doc_shows_the_tiers_and_the_pack_coverage_of_each_control() -> None:
+    from core.controls import all_controls, seen_by_policy_packs, tiers_of
+
+    rows = {
+        line.split(" | ")[0].lstrip("| "): line
+        for line in docs.controls_reference().splitlines()
+        if line.startswith("| ") and "-" in line.split(" | ")[0]
+    }
+    for control in all_controls():
+        cells = rows[control.id].rstrip(" |").split(" | ")
+        assert cells[-2] == ", ".join(tiers_of(control)), control.id
+        assert (cells[-1] == "yes") is seen_by_policy_packs(control), control.id
+    waived_in_dev = next(c for c in all_controls() if c.dev_exception)
+    assert rows[waived_in_dev.id].rstrip(" |").split(" | ")[-2] == "staging, prod"
+    assert "no: the program, `mlops plan`" in rows["AWS-S3-19"]
+    assert rows["K8S-NS-05"].rstrip(" |").endswith("no: `mlops plan`")
