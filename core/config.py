@@ -1013,9 +1013,9 @@ def _audited_component_rules(raw: Mapping[str, Any], stack: str) -> list[Problem
                 "is not at minute 0: SageMaker Model Monitor runs hourly or daily on the hour",
                 "set drift.checkCron to e.g. `0 * * * *` (hourly) or `0 2 * * *` (daily)",
             )
-    if bp == "onprem":
-        issuer = _get(raw, "kubernetes.clusterIssuer")
-        if isinstance(issuer, str) and not _K8S_DNS_LABEL.match(issuer):
+    if bp in ("onprem", "cluster"):
+        issuer = _get(raw, "kubernetes.clusterIssuer")  # the cluster stack's (#14)
+        if bp == "cluster" and isinstance(issuer, str) and not _K8S_DNS_LABEL.match(issuer):
             add(
                 "kubernetes.clusterIssuer",
                 "is not a DNS label (lowercase letters, digits and '-', at most 63 characters)",

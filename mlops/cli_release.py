@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -248,14 +249,24 @@ _SHARED_PATHS = (
 )
 
 
-def affected_stacks(changed: list[str], stacks: dict[str, tuple[str, str]]) -> list[str]:
-    """Stacks whose plan a change can alter. `stacks` maps name -> (blueprint, environment)."""
+def affected_stacks(
+    changed: list[str],
+    stacks: dict[str, tuple[str, str]],
+    cluster_of: Mapping[str, str] | None = None,
+) -> list[str]:
+    """Stacks whose plan a change can alter. `stacks` maps name -> (blueprint, environment);
+    `cluster_of` maps an on-prem client stack to its cluster stack, whose outputs its plan
+    reads, so a change to the cluster stack's file affects the client too."""
     hit: set[str] = set()
     specific = tuple(p for paths in _BLUEPRINT_PATHS.values() for p in paths)
+    cluster_of = cluster_of or {}
     for path in changed:
         shared = path.startswith(_SHARED_PATHS) and not path.startswith(specific)
         for name, (blueprint, _env) in stacks.items():
-            own = path == f"Pulumi.{name}.yaml" or path.startswith(_BLUEPRINT_PATHS[blueprint])
+            files = {f"Pulumi.{name}.yaml"}
+            if name in cluster_of:  # `org/project/stack` names the stack last
+                files.add(f"Pulumi.{cluster_of[name].rsplit('/', 1)[-1]}.yaml")
+            own = path in files or path.startswith(_BLUEPRINT_PATHS[blueprint])
             if own or shared:
                 hit.add(name)
     return sorted(hit)
@@ -279,10 +290,12 @@ def stacks(
     as_json: Annotated[bool, typer.Option("--json", help="A JSON list (CI matrices).")] = False,
 ) -> None:
     """List the stacks (for CI matrices: `--changed-since origin/main --json`)."""
-    known = {}
+    known, cluster_of = {}, {}
     for name in list_stacks():
         settings = load_stack(name)
         known[name] = (settings.blueprint, settings.environment)
+        if settings.kubernetes.cluster_stack:
+            cluster_of[name] = settings.kubernetes.cluster_stack
     names = sorted(known)
     if changed_since:
         diff = subprocess.run(
@@ -297,7 +310,7 @@ def stacks(
                 f"git cannot diff against {changed_since!r}: {diff.stderr.strip()}; fetch it "
                 "first (actions/checkout with fetch-depth: 0)"
             )
-        names = affected_stacks(diff.stdout.split(), known)
+        names = affected_stacks(diff.stdout.split(), known, cluster_of)
     if blueprint and blueprint not in _BLUEPRINT_PATHS:
         raise _fail(
             f"--blueprint={blueprint!r} is not one of {', '.join(sorted(_BLUEPRINT_PATHS))}; "

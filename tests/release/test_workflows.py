@@ -158,6 +158,15 @@ def test_stacks_lists_changed_stacks_for_matrices():
     # the cluster layer: its code affects the cluster stack and the on-prem clients on it
     shared = {**known, "globex-cluster": ("cluster", "prod")}
     assert affected_stacks(["blueprints/cluster.py"], shared) == ["globex-cluster", "globex-prod"]
+    # a client's plan reads its cluster stack's outputs: that stack file affects it too
+    clients = {"globex-prod": "globex-cluster", "initech-dev": "org/mlops/globex-cluster"}
+    known = {**shared, "initech-dev": ("onprem", "dev"), "acme-dev": ("sagemaker", "dev")}
+    assert affected_stacks(["Pulumi.globex-cluster.yaml"], known, clients) == [
+        "globex-cluster",
+        "globex-prod",
+        "initech-dev",
+    ]
+    assert affected_stacks(["Pulumi.globex-cluster.yaml"], known) == ["globex-cluster"]
     out = CliRunner().invoke(app, ["stacks", "--env", "dev", "--json"])
     assert out.exit_code == 0, out.output
     rows = json.loads(out.stdout)

@@ -109,20 +109,20 @@ REACHABLE: list[tuple[str, dict[str, Any], str, str]] = [
         "TlsIngress allowed_cidrs",
     ),
     (
-        "globex-dev",
-        {"kubernetes": {"clusterIssuer": "Bad_Issuer"}},
+        "globex-cluster",
+        {"kubernetes": {"context": "globex", "clusterIssuer": "Bad_Issuer"}},
         "kubernetes.clusterIssuer",
         "TlsIngress cluster_issuer",
     ),
     (
         "globex-dev",
-        {"kubernetes": {"ingressDomain": "a..b"}},
+        {"kubernetes": {"clusterStack": "globex-cluster", "ingressDomain": "a..b"}},
         "kubernetes.ingressDomain",
         "TlsIngress routes[].host",
     ),
     (
         "globex-dev",
-        {"kubernetes": {"ingressDomain": "-bad."}},
+        {"kubernetes": {"clusterStack": "globex-cluster", "ingressDomain": "-bad."}},
         "kubernetes.ingressDomain",
         "TlsIngress routes[].host",
     ),
@@ -159,8 +159,11 @@ STILL_VALID: list[tuple[str, dict[str, Any]]] = [
     ("acme-dev", {"release": {"eventType": "mlops.release_v2"}}),
     ("acme-dev", {"batch": {"enabled": True, "inputPrefix": "in/", "outputPrefix": "input/"}}),
     ("globex-dev", {"budget": {"alertPercents": []}}),
-    ("globex-dev", {"kubernetes": {"clusterIssuer": "letsencrypt-prod"}}),
-    ("globex-dev", {"kubernetes": {"ingressDomain": "ml.example.com"}}),
+    ("globex-cluster", {"kubernetes": {"context": "globex", "clusterIssuer": "letsencrypt-prod"}}),
+    (
+        "globex-dev",
+        {"kubernetes": {"clusterStack": "globex-cluster", "ingressDomain": "ml.ex.com"}},
+    ),
 ]
 
 
