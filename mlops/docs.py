@@ -5,7 +5,7 @@ stack contract, and one resource inventory per blueprint (from the example stack
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,7 @@ from core import controls as controls_mod
 from core.config import (
     BLUEPRINT_DEFAULTS,
     NAMESPACE,
+    PROJECT_ROOT,
     SECRET_KEYS,
     TIER_DEFAULTS,
     StackSettings,
@@ -291,10 +292,19 @@ def generated_files(root: Path) -> dict[Path, str]:
     return files
 
 
-def write_all(root: Path, *, check: bool = False) -> list[str]:
-    """Write the generated docs (or with check, only compare). Returns the stale paths."""
+def generated_texts() -> dict[str, str]:
+    """Each generated doc's text by its path under the project root (docs/config.md, ...)."""
+    return {str(p.relative_to(PROJECT_ROOT)): t for p, t in generated_files(PROJECT_ROOT).items()}
+
+
+def write_all(
+    root: Path, *, check: bool = False, texts: Mapping[str, str] | None = None
+) -> list[str]:
+    """Write the generated docs (or with check, only compare). Returns the stale paths.
+    `texts` (from `generated_texts`) saves generating them again."""
     stale: list[str] = []
-    for path, text in generated_files(root).items():
+    found = {root / p: t for p, t in texts.items()} if texts is not None else generated_files(root)
+    for path, text in found.items():
         if not path.exists() or path.read_text() != text:
             stale.append(str(path.relative_to(root)))
             if not check:

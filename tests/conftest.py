@@ -41,6 +41,9 @@ SHARED_SETUP: dict[str, str] = {
     "tests/pipelines/test_azureml.py": "azureml-compile",
     "tests/release/test_release_aws.py": "release-aws",
     "tests/onprem/test_bridge.py": "onprem-bridge",
+    "tests/onprem/test_checkov.py": "checkov-scan",
+    "tests/serving/test_catalog.py": "catalog-registries",
+    "tests/serving/test_batch.py": "batch-champion",
 }
 """Node id prefix -> the one xdist worker group its tests run in (the rest spread freely)."""
 

@@ -4,13 +4,21 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from core.config import PROJECT_ROOT, StackSettings
 from core.contract import OUTPUT_NAMES
 from mlops import docs
 
 
-def test_generated_docs_are_not_stale() -> None:
-    stale = docs.write_all(PROJECT_ROOT, check=True)
+@pytest.fixture(scope="module")
+def texts() -> dict[str, str]:
+    """The generated docs, generated once for this module's tests (it plans every stack)."""
+    return docs.generated_texts()
+
+
+def test_generated_docs_are_not_stale(texts: dict[str, str]) -> None:
+    stale = docs.write_all(PROJECT_ROOT, check=True, texts=texts)
     assert stale == [], f"stale generated docs {stale}: run `mlops docs` and commit the result"
 
 
@@ -28,10 +36,10 @@ def test_contract_doc_lists_every_output() -> None:
         assert f"`{name}`" in text
 
 
-def test_check_mode_detects_a_stale_file(tmp_path: Path) -> None:
+def test_check_mode_detects_a_stale_file(tmp_path: Path, texts: dict[str, str]) -> None:
     (tmp_path / "docs").mkdir()
     (tmp_path / "docs" / "config.md").write_text("old")
-    stale = docs.write_all(tmp_path, check=True)
+    stale = docs.write_all(tmp_path, check=True, texts=texts)
     assert "docs/config.md" in stale
     assert (tmp_path / "docs" / "config.md").read_text() == "old"  # check writes nothing
 

@@ -78,9 +78,15 @@ def test_serve_entry_point_answers_the_sagemaker_contract(tmp_path: Path) -> Non
     X = data.frame.drop(columns="target").iloc[:, :4]
     model = LogisticRegression(max_iter=500).fit(X, data.frame["target"])
     model_dir = tmp_path / "model"
+    # saved as the train step saves it: requirements pinned (no inference in a subprocess) and
+    # cloudpickle (skops, MLflow's default, scans every loaded module: slow in a test worker)
     mlflow.sklearn.save_model(
-        model, model_dir, input_example=X.head(2), pip_requirements=pinned_requirements()
-    )  # pinned as the train step pins them (no requirement inference in a subprocess)
+        model,
+        model_dir,
+        input_example=X.head(2),
+        pip_requirements=pinned_requirements(),
+        serialization_format="cloudpickle",
+    )
 
     port = _free_port()
     # the image's `python` is the one with the kit installed: here, this interpreter
