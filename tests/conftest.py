@@ -44,6 +44,7 @@ SHARED_SETUP: dict[str, str] = {
     "tests/onprem/test_checkov.py": "checkov-scan",
     "tests/serving/test_catalog.py": "catalog-registries",
     "tests/serving/test_batch.py": "batch-champion",
+    "tests/unit/test_docs.py": "generated-docs",
 }
 """Node id prefix -> the one xdist worker group its tests run in (the rest spread freely)."""
 
