@@ -85,15 +85,33 @@ def test_an_existing_provider_is_reused():
     assert not plan.failed_controls
 
 
-def test_a_stack_released_from_azure_devops_trusts_the_service_connection_only():
-    plan = get_plan(
-        "acme-prod",
-        release={"provider": "azuredevops", "repository": "acme/ml-platform"},
-        ci={"environment": "prod", "azureDevops": ADO},
+@pytest.mark.parametrize(
+    ("stack", "overrides", "connection"),
+    [
+        (  # released from Azure DevOps: release.repository names organization/project
+            "acme-prod",
+            {
+                "release": {"provider": "azuredevops", "repository": "acme/ml-platform"},
+                "ci": {"environment": "prod", "azureDevops": ADO},
+            },
+            "mlops-aws-prod",
+        ),
+        (  # no release provider: ci.yml's apply_sagemaker job applies it with mlops-aws-dev
+            "acme-dev",
+            {"ci": {"azureDevops": {**ADO, "serviceConnection": "mlops-aws-dev"}}},
+            "mlops-aws-dev",
+        ),
+    ],
+)
+def test_a_stack_without_a_github_release_trusts_the_service_connection_only(
+    stack, overrides, connection
+):
+    plan = get_plan(stack, **overrides)
+    (only,) = _trust(plan, stack)
+    assert only["Condition"]["StringEquals"][f"{ISSUER}:sub"] == (
+        f"sc://acme/ml-platform/{connection}"
     )
-    (only,) = _trust(plan)
-    assert only["Condition"]["StringEquals"][f"{ISSUER}:sub"] == SUBJECT
-    assert [p.name for p in plan.by_type(PROVIDER)] == ["acme-prod-ci-azure-devops-oidc"]
+    assert [p.name for p in plan.by_type(PROVIDER)] == [f"{stack}-ci-azure-devops-oidc"]
     for cid in CI_CONTROLS:
         assert _status(plan, cid) == {"pass"}, cid
 
