@@ -360,18 +360,25 @@ def build(settings: StackSettings) -> dict[str, pulumi.Input[str]]:
         ),
         opts,
     )
-    if s.ci.identity and s.release.provider == "github" and s.release.repository:
+    github = s.release.repository if s.release.provider == "github" else None
+    ado = s.ci.azure_devops
+    if s.ci.identity and (github or ado.organization_id):
         CiIdentity(
             f"{s.prefix}-ci",
             CiIdentityArgs(
                 prefix=s.prefix,
-                repository=s.release.repository,
+                repository=github,
                 account_id=account,
                 region=region,
                 branch=s.ci.branch,
                 environment=s.ci.environment,
                 oidc_provider_arn=s.ci.oidc_provider_arn,
                 boundary_arn=boundary.arn,
+                ado_organization_id=ado.organization_id,
+                ado_organization=ado.organization,
+                ado_project=ado.project,
+                ado_service_connection=ado.service_connection,
+                ado_oidc_provider_arn=ado.oidc_provider_arn,
             ),
             opts,
         )

@@ -268,6 +268,29 @@ class ExplainSettings(_Model):
     """Add a SageMaker Clarify explainability step to the pipeline (SageMaker only)."""
 
 
+AZURE_DEVOPS_ISSUER = "vstoken.dev.azure.com"
+"""Host of the issuer of Azure DevOps workload identity federation tokens; the issuer of one
+organization is `https://vstoken.dev.azure.com/<organization id>`."""
+
+
+class AzureDevOpsCiSettings(_Model):
+    organization_id: str | None = None
+    """AWS only: id (a GUID) of the Azure DevOps organization whose AWS service connection
+    deploys this stack: its tokens' issuer is `https://vstoken.dev.azure.com/<id>` (find it at
+    `https://dev.azure.com/<organization>/_apis/connectionData`, `instanceId`). Unset: the CI
+    deploy role trusts GitHub only."""
+    organization: str | None = None
+    """Name of that Azure DevOps organization (`dev.azure.com/<organization>`)."""
+    project: str | None = None
+    """Azure DevOps project that holds the service connection."""
+    service_connection: str | None = None
+    """Name of the AWS service connection ("Use OIDC") the pipelines sign in with, e.g.
+    `mlops-aws-prod`; the trust pins the token subject `sc://<organization>/<project>/<name>`."""
+    oidc_provider_arn: str | None = None
+    """The account's existing IAM OIDC provider for this organization's issuer (one per
+    account); unset: the stack creates it."""
+
+
 class CiSettings(_Model):
     identity: bool = True
     """Create keyless CI trust for release.repository (AWS OIDC role, Azure federated
@@ -282,6 +305,9 @@ class CiSettings(_Model):
     )
     """AWS only: the account's existing GitHub OIDC provider (one per account); unset: the
     stack creates it."""
+    azure_devops: AzureDevOpsCiSettings = AzureDevOpsCiSettings()
+    """AWS only: also let one Azure DevOps AWS service connection (OIDC) assume the CI deploy
+    role; set all of organizationId, organization, project and serviceConnection."""
 
 
 class Suppression(_Model):
@@ -807,6 +833,7 @@ def _platform_problems(raw: Mapping[str, Any], stack: str) -> list[Problem]:
         )
     problems.extend(_cluster_problems(raw, stack))
     problems.extend(_audited_component_rules(raw, stack))
+    problems.extend(_azure_devops_ci_problems(raw, stack))
     if bp == "onprem":
         capture = _get(raw, "endpoint.capturePercent")
         if isinstance(capture, int) and capture not in (0, 100):
@@ -829,6 +856,93 @@ def _platform_problems(raw: Mapping[str, Any], stack: str) -> list[Problem]:
                     f"shorten kubernetes.namespacePrefix or mlops:client (at most "
                     f"{_K8S_NAMESPACE_ROOM} for `<prefix>-<client>-<environment>`)",
                 )
+    return problems
+
+
+_ADO_ORGANIZATION = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9-]{0,48}[A-Za-z0-9])?$")
+_ADO_NAME_FORBIDDEN = set('*?/"')
+ADO_NAMES = ("organization", "project", "serviceConnection")
+
+
+def _azure_devops_ci_problems(raw: Mapping[str, Any], stack: str) -> list[Problem]:
+    """ci.azureDevops: the Azure DevOps service connection the AWS CI deploy role trusts. Its
+    values become the trust's issuer and exact subject, so each is checked for the form Azure
+    DevOps gives it, and none may hold a wildcard."""
+    group = _get(raw, "ci.azureDevops", None)
+    if not isinstance(group, Mapping) or all(v in (None, "") for v in group.values()):
+        return []
+    problems: list[Problem] = []
+    where = f"in Pulumi.{stack}.yaml"
+
+    def add(key: str, message: str, fix: str) -> None:
+        problems.append(Problem(f"ci.azureDevops.{key}", group.get(key, _UNSET), message, fix))
+
+    if raw.get("blueprint") != "sagemaker":
+        problems.append(
+            Problem(
+                "ci.azureDevops",
+                dict(group),
+                "applies to blueprint sagemaker only (the AWS CI deploy role)",
+                f"remove mlops:ci.azureDevops from Pulumi.{stack}.yaml",
+            )
+        )
+        return problems
+    if _get(raw, "ci.identity") is False:
+        problems.append(
+            Problem(
+                "ci.azureDevops",
+                dict(group),
+                "is set but ci.identity is false, so no CI deploy role trusts it",
+                f"set ci.identity true, or remove ci.azureDevops {where}",
+            )
+        )
+    org_id = group.get("organizationId")
+    if org_id in (None, ""):
+        add("organizationId", "is required when ci.azureDevops is set", f"set it {where}")
+    elif not (isinstance(org_id, str) and _AZURE_ID.match(org_id)):
+        add(
+            "organizationId",
+            "is not an Azure DevOps organization id (a lowercase GUID such as "
+            "61c028b9-510c-4f84-bfb2-f48d33b6b542; its tokens' issuer is "
+            f"https://{AZURE_DEVOPS_ISSUER}/<id>)",
+            "set ci.azureDevops.organizationId to the `instanceId` that "
+            "https://dev.azure.com/<organization>/_apis/connectionData returns",
+        )
+    for key in ADO_NAMES:
+        value = group.get(key)
+        if value in (None, ""):
+            add(key, "is required when ci.azureDevops is set", f"set ci.azureDevops.{key} {where}")
+        elif not isinstance(value, str) or value != value.strip():
+            add(key, "is not a plain name", f"set ci.azureDevops.{key} to the name {where}")
+        elif bad := sorted(_ADO_NAME_FORBIDDEN & set(value)):
+            add(
+                key,
+                f"holds {' '.join(bad)}: the trust pins the token subject "
+                "sc://<organization>/<project>/<serviceConnection> exactly, no wildcards",
+                f"set ci.azureDevops.{key} to the one name Azure DevOps shows {where}",
+            )
+        elif key == "organization" and not _ADO_ORGANIZATION.match(value):
+            add(
+                key,
+                "is not an Azure DevOps organization name (1-50 letters, digits and '-', "
+                "starting and ending with a letter or digit)",
+                f"set ci.azureDevops.organization to the name in dev.azure.com/<organization> "
+                f"{where}",
+            )
+    arn = group.get("oidcProviderArn")
+    if arn not in (None, "") and isinstance(org_id, str):
+        expected = (
+            rf"^arn:aws[\w-]*:iam::\d{{12}}:oidc-provider/{re.escape(AZURE_DEVOPS_ISSUER)}/"
+            rf"{re.escape(org_id)}$"
+        )
+        if not (isinstance(arn, str) and re.match(expected, arn)):
+            add(
+                "oidcProviderArn",
+                f"is not the ARN of an IAM OIDC provider for https://{AZURE_DEVOPS_ISSUER}/"
+                f"{org_id}",
+                "set it to arn:aws:iam::<account>:oidc-provider/"
+                f"{AZURE_DEVOPS_ISSUER}/{org_id}, or unset it to create the provider",
+            )
     return problems
 
 

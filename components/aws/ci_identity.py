@@ -17,6 +17,20 @@ The control AWS-IAM-05 checks that no role of the stack can rewrite its own perm
 
 The OIDC provider is one per account and URL: in an account that already has one, pass its
 ARN as `oidc_provider_arn` (stack key `mlops:ci.oidcProviderArn`).
+
+Azure DevOps (stack keys `mlops:ci.azureDevops.*`): pipelines that sign in with an AWS service
+connection using OIDC (AWS Toolkit for Azure DevOps 1.15+, `AWSShellScript@1`) present a
+workload identity federation token of their organization. The role then trusts a second
+provider, `https://vstoken.dev.azure.com/<organization id>`, and a second statement pins that
+token's `sub` to the one service connection, `sc://<organization>/<project>/<connection>`, and
+its `aud` to `api://AzureADTokenExchange`, both StringEquals. Sources for those claims:
+Microsoft's azure-pipelines-tasks docs/service-connections/azure-oidc/README.md (federation
+subject `sc://<org>/<project>/<service connection name>`) and AWS's blog "How to federate into
+AWS from Azure DevOps using OpenID Connect" (provider `vstoken.dev.azure.com/<organization
+GUID>`, audience `api://AzureADTokenExchange`); the toolkit's `getOIDCToken`
+(aws/aws-toolkit-azure-devops src/lib/awsConnectionParameters.ts) asks the Task API for the
+service connection's token, as the Azure CLI tasks do. A stack released from Azure DevOps only
+(`release.provider: azuredevops`) gets the role with the Azure DevOps statement alone.
 """
 
 from __future__ import annotations
@@ -30,6 +44,7 @@ import pulumi_aws as aws
 from components.aws.boundary import BOUNDARY_REWRITES
 from components.aws.common import bad, child, partition, policy
 from components.aws.identities import SERVICES_OF_DUTY
+from core.config import AZURE_DEVOPS_ISSUER
 from core.errors import raise_problems
 
 GITHUB_ISSUER = "token.actions.githubusercontent.com"
@@ -37,6 +52,8 @@ GITHUB_ISSUER = "token.actions.githubusercontent.com"
 # API still requires one.
 GITHUB_THUMBPRINT = "6938fd4d98bab03faadb97b34396831e3780aea1"
 AUDIENCE = "sts.amazonaws.com"
+AZURE_DEVOPS_AUDIENCE = "api://AzureADTokenExchange"
+_GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 # Services whose resources the blueprint names `<prefix>-...`: granted on those names only.
 NAMED_SERVICES = (
     "s3",
@@ -119,8 +136,9 @@ OWN_ROLE_DENIED = (
 class CiIdentityArgs:
     prefix: str
     """`<client>-<env>`: the role is `<prefix>-ci-deploy`; it manages `<prefix>-*` only."""
-    repository: str
-    """`owner/repo` whose workflows may assume the role (release.repository)."""
+    repository: str | None
+    """`owner/repo` whose GitHub workflows may assume the role (release.repository); None:
+    no GitHub trust (then the Azure DevOps one below is required)."""
     account_id: pulumi.Input[str]
     """Account of the stack."""
     region: str
@@ -135,6 +153,27 @@ class CiIdentityArgs:
     """Longest session a workflow gets (900-3600)."""
     boundary_arn: pulumi.Input[str] | None = None
     """ARN of the stack's permissions boundary (components/aws/boundary.py); required."""
+    ado_organization_id: str | None = None
+    """Azure DevOps organization id (GUID) whose service connection may also assume the role
+    (ci.azureDevops.organizationId); None: no Azure DevOps trust."""
+    ado_organization: str | None = None
+    """Azure DevOps organization name (ci.azureDevops.organization)."""
+    ado_project: str | None = None
+    """Azure DevOps project of the service connection (ci.azureDevops.project)."""
+    ado_service_connection: str | None = None
+    """Name of the AWS service connection (ci.azureDevops.serviceConnection)."""
+    ado_oidc_provider_arn: str | None = None
+    """The account's existing OIDC provider for the organization's issuer; None creates one."""
+
+
+def azure_devops_issuer(args: CiIdentityArgs) -> str:
+    """Host and path of the organization's token issuer: the IAM condition-key prefix."""
+    return f"{AZURE_DEVOPS_ISSUER}/{args.ado_organization_id}"
+
+
+def azure_devops_subject(args: CiIdentityArgs) -> str:
+    """The exact `sub` claim the service connection's token carries."""
+    return f"sc://{args.ado_organization}/{args.ado_project}/{args.ado_service_connection}"
 
 
 def subject(args: CiIdentityArgs) -> str:
@@ -146,8 +185,48 @@ def subject(args: CiIdentityArgs) -> str:
 
 def validate_ci_identity_args(args: CiIdentityArgs) -> None:
     problems = []
-    if not re.fullmatch(r"[\w.-]+/[\w.-]+", args.repository or ""):
+    ado = (
+        args.ado_organization_id,
+        args.ado_organization,
+        args.ado_project,
+        args.ado_service_connection,
+    )
+    if args.repository is None and not any(ado):
+        problems.append(
+            bad(
+                "repository",
+                None,
+                "owner/repo, or an Azure DevOps service connection (ado_*)",
+                "set release.repository (GitHub) or ci.azureDevops (Azure DevOps)",
+            )
+        )
+    elif args.repository is not None and not re.fullmatch(r"[\w.-]+/[\w.-]+", args.repository):
         problems.append(bad("repository", args.repository, "owner/repo", "set release.repository"))
+    if any(ado):
+        if not _GUID.match(args.ado_organization_id or ""):
+            problems.append(
+                bad(
+                    "ado_organization_id",
+                    args.ado_organization_id,
+                    "a lowercase GUID",
+                    "set ci.azureDevops.organizationId to the organization's id",
+                )
+            )
+        names = (
+            ("ado_organization", "organization", args.ado_organization),
+            ("ado_project", "project", args.ado_project),
+            ("ado_service_connection", "serviceConnection", args.ado_service_connection),
+        )
+        for field, key, value in names:
+            if not value or set(value) & set('*?/"'):
+                problems.append(
+                    bad(
+                        field,
+                        value,
+                        "a non-empty name free of wildcards (*, ?) and '/'",
+                        f"set ci.azureDevops.{key} to the one name Azure DevOps shows",
+                    )
+                )
     if "*" in (args.branch + (args.environment or "")):
         problems.append(
             bad(
@@ -176,46 +255,85 @@ def validate_ci_identity_args(args: CiIdentityArgs) -> None:
 
 
 class CiIdentity(pulumi.ComponentResource):
-    """GitHub OIDC provider (optional) and a deploy role trusted by one repository subject."""
+    """OIDC providers (optional) and a deploy role trusted by one GitHub repository subject
+    and/or one Azure DevOps service connection subject."""
 
     role_arn: pulumi.Output[str]
     subject: str
+    """The first trusted subject (GitHub's when there is one)."""
+    subjects: tuple[str, ...]
+    """Every subject the role trusts: GitHub's, then the Azure DevOps service connection's."""
 
     def __init__(self, name: str, args: CiIdentityArgs, opts: pulumi.ResourceOptions | None = None):
         validate_ci_identity_args(args)
         super().__init__("mlops:aws:CiIdentity", name, None, opts)
-        provider_arn: pulumi.Input[str]
-        if args.oidc_provider_arn:
-            provider_arn = args.oidc_provider_arn
-        else:
-            provider_arn = aws.iam.OpenIdConnectProvider(
-                f"{name}-github-oidc",
-                url=f"https://{GITHUB_ISSUER}",
-                client_id_lists=[AUDIENCE],
-                thumbprint_lists=[GITHUB_THUMBPRINT],
-                opts=child(self),
-            ).arn
-        self.subject = subject(args)
+        trust: list[dict] = []
+        subjects: list[str] = []
+        oidc_resources: list[str] = []
+        if args.repository is not None:
+            provider_arn: pulumi.Input[str]
+            if args.oidc_provider_arn:
+                provider_arn = args.oidc_provider_arn
+            else:
+                provider_arn = aws.iam.OpenIdConnectProvider(
+                    f"{name}-github-oidc",
+                    url=f"https://{GITHUB_ISSUER}",
+                    client_id_lists=[AUDIENCE],
+                    thumbprint_lists=[GITHUB_THUMBPRINT],
+                    opts=child(self),
+                ).arn
+            subjects.append(subject(args))
+            oidc_resources.append(GITHUB_ISSUER)
+            trust.append(
+                {
+                    "Effect": "Allow",
+                    "Principal": {"Federated": provider_arn},
+                    "Action": "sts:AssumeRoleWithWebIdentity",
+                    "Condition": {
+                        "StringEquals": {
+                            f"{GITHUB_ISSUER}:aud": AUDIENCE,
+                            f"{GITHUB_ISSUER}:sub": subjects[-1],
+                        }
+                    },
+                }
+            )
+        if args.ado_organization_id is not None:
+            issuer = azure_devops_issuer(args)
+            ado_provider_arn: pulumi.Input[str]
+            if args.ado_oidc_provider_arn:
+                ado_provider_arn = args.ado_oidc_provider_arn
+            else:
+                # No thumbprint: IAM fetches and checks the issuer's certificate itself.
+                ado_provider_arn = aws.iam.OpenIdConnectProvider(
+                    f"{name}-azure-devops-oidc",
+                    url=f"https://{issuer}",
+                    client_id_lists=[AZURE_DEVOPS_AUDIENCE],
+                    opts=child(self),
+                ).arn
+            subjects.append(azure_devops_subject(args))
+            oidc_resources.append(issuer)
+            trust.append(
+                {
+                    "Sid": "AzureDevOpsServiceConnection",
+                    "Effect": "Allow",
+                    "Principal": {"Federated": ado_provider_arn},
+                    "Action": "sts:AssumeRoleWithWebIdentity",
+                    "Condition": {
+                        "StringEquals": {
+                            f"{issuer}:aud": AZURE_DEVOPS_AUDIENCE,
+                            f"{issuer}:sub": subjects[-1],
+                        }
+                    },
+                }
+            )
+        self.subject = subjects[0]
+        self.subjects = tuple(subjects)
         role = aws.iam.Role(
             f"{name}-deploy",
             name=f"{args.prefix}-ci-deploy",
-            description=f"CI deploys {args.prefix} from {self.subject} (OIDC, no keys)",
+            description=f"CI deploys {args.prefix} from {' or '.join(subjects)} (OIDC, no keys)",
             max_session_duration=args.max_session_seconds,
-            assume_role_policy=policy(
-                [
-                    {
-                        "Effect": "Allow",
-                        "Principal": {"Federated": provider_arn},
-                        "Action": "sts:AssumeRoleWithWebIdentity",
-                        "Condition": {
-                            "StringEquals": {
-                                f"{GITHUB_ISSUER}:aud": AUDIENCE,
-                                f"{GITHUB_ISSUER}:sub": self.subject,
-                            }
-                        },
-                    }
-                ]
-            ),
+            assume_role_policy=policy(trust),
             tags={"mlops:duty": "ci"},
             opts=child(self),
         )
@@ -260,7 +378,10 @@ class CiIdentity(pulumi.ComponentResource):
                         "Resource": [
                             stack_roles,
                             pulumi.Output.concat(iam, "policy/", args.prefix, "-*"),
-                            pulumi.Output.concat(iam, "oidc-provider/", GITHUB_ISSUER),
+                            *[
+                                pulumi.Output.concat(iam, "oidc-provider/", o)
+                                for o in oidc_resources
+                            ],
                         ],
                     },
                     {

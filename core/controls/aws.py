@@ -368,10 +368,12 @@ CONTROLS: tuple[Control, ...] = (
         ROLE,
         "assumeRolePolicy",
         "matches",
-        r'"aws:SourceAccount"|"token\.actions\.githubusercontent\.com:sub"',
-        "Role trust is limited to this account (or, for the CI role, one repository subject)",
+        r'"aws:SourceAccount"|"token\.actions\.githubusercontent\.com:sub"'
+        r'|"vstoken\.dev\.azure\.com/[0-9a-f-]{36}:sub"',
+        "Role trust is limited to this account (or, for the CI role, one CI subject)",
         "Prevents the confused-deputy problem: the service assumes the role only for this account;"
-        " the keyless CI role is pinned to one repository subject instead (AWS-CI-01).",
+        " the keyless CI role is pinned to one repository or service connection subject instead"
+        " (AWS-CI-01, AWS-CI-04).",
     ),
     _c(
         "AWS-IAM-04",
@@ -742,9 +744,12 @@ CONTROLS = CONTROLS + (
         "assumeRolePolicy",
         "matches",
         r'"token\.actions\.githubusercontent\.com:sub":\s*"repo:[^"*]+/[^"*]+:'
-        r'(environment:[^"*]+|ref:refs/heads/[^"*]+)"',
-        "The CI role trusts one repository and one protected environment or branch",
-        "A workflow of another repository, branch, pull request or environment cannot assume it.",
+        r'(environment:[^"*]+|ref:refs/heads/[^"*]+)"'
+        r'|"vstoken\.dev\.azure\.com/[0-9a-f-]{36}:sub":\s*"sc://[^"*?/]+/[^"*?/]+/[^"*?/]+"',
+        "The CI role trusts one repository and one protected environment or branch (or one "
+        "Azure DevOps service connection)",
+        "A workflow of another repository, branch, pull request or environment, or a pipeline "
+        "of another organization, project or service connection, cannot assume it.",
         when=_CI_ROLE,
     ),
     _c(
@@ -752,8 +757,9 @@ CONTROLS = CONTROLS + (
         ROLE,
         "assumeRolePolicy",
         "matches",
-        r'^(?![\s\S]*StringLike)[\s\S]*"token\.actions\.githubusercontent\.com:aud":\s*'
-        r'"sts\.amazonaws\.com"',
+        r'^(?![\s\S]*StringLike)[\s\S]*("token\.actions\.githubusercontent\.com:aud":\s*'
+        r'"sts\.amazonaws\.com"'
+        r'|"vstoken\.dev\.azure\.com/[0-9a-f-]{36}:aud":\s*"api://AzureADTokenExchange")',
         "The CI role's trust matches the token exactly (audience pinned, no wildcards)",
         "StringLike patterns in an OIDC trust have let other repositories' tokens in.",
         when=_CI_ROLE,
@@ -766,6 +772,18 @@ CONTROLS = CONTROLS + (
         3600,
         "CI sessions last at most an hour",
         "A leaked session credential expires quickly; CI holds nothing longer-lived.",
+        when=_CI_ROLE,
+    ),
+    _c(
+        "AWS-CI-04",
+        ROLE,
+        "assumeRolePolicy",
+        "oidc_trust_pinned",
+        None,
+        "Every OIDC trust statement of the CI role pins its subject and audience exactly",
+        "AWS-CI-01 and AWS-CI-02 find one pinned statement; a second CI system's statement "
+        "(Azure DevOps beside GitHub) with a loose or missing `sub` would let any of that "
+        "issuer's tokens in.",
         when=_CI_ROLE,
     ),
 )

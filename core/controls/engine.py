@@ -178,6 +178,36 @@ def no_wildcard_grant(value: Any, expected: Any, records: Iterable[Record]) -> b
     return True
 
 
+def oidc_trust_pinned(value: Any, expected: Any, records: Iterable[Record]) -> bool:
+    """Every web-identity statement of a trust policy names one federated provider and pins
+    the token's `<issuer>:sub` and `<issuer>:aud` with StringEquals to values free of
+    wildcards, and matches no claim with another operator (StringLike and the like)."""
+    if value is MISSING or value is None:
+        return True
+    for st in _policy_statements(value):
+        actions = _as_list(st.get("Action", []))
+        if st.get("Effect", "Allow") != "Allow" or "sts:AssumeRoleWithWebIdentity" not in actions:
+            continue
+        principal = st.get("Principal")
+        federated = principal.get("Federated") if isinstance(principal, Mapping) else None
+        if not isinstance(federated, str) or "*" in federated:
+            return False
+        condition = st.get("Condition")
+        if not isinstance(condition, Mapping) or set(condition) != {"StringEquals"}:
+            return False
+        equals = condition["StringEquals"]
+        if not isinstance(equals, Mapping):
+            return False
+        for claim in ("sub", "aud"):
+            pinned = [v for k, v in equals.items() if str(k).endswith(f":{claim}")]
+            if len(pinned) != 1:
+                return False
+            values = _as_list(pinned[0])
+            if len(values) != 1 or not isinstance(values[0], str) or set(values[0]) & set("*?"):
+                return False
+    return True
+
+
 def _ref_exists(value: Any, expected: str, records: Iterable[Record]) -> bool:
     """Every value names (by the input at `path`) a resource of `type` in this stack.
     expected: `<type token>#<input path>`."""
@@ -388,6 +418,7 @@ CHECKS: dict[str, Callable[[Any, Any, Iterable[Record]], bool]] = {
     "matches": lambda v, e, _: isinstance(v, str) and re.search(e, v) is not None,
     "contains": lambda v, e, _: isinstance(v, list | str | Mapping) and e in v,
     "no_wildcard_grant": no_wildcard_grant,
+    "oidc_trust_pinned": oidc_trust_pinned,
     "ref_exists": _ref_exists,
     "sums_to": _sums_to,
     "cannot_rewrite_own_permissions": cannot_rewrite_own_permissions,
@@ -405,6 +436,8 @@ CHECK_DESCRIPTIONS: dict[str, str] = {
     "matches": "matches `{e}`",
     "contains": "contains `{e}`",
     "no_wildcard_grant": "grants no `*` action on `*` and no unconditioned `*` principal",
+    "oidc_trust_pinned": "pins, in every web-identity statement, the token's `sub` and `aud` "
+    "with StringEquals to one value each, free of wildcards",
     "ref_exists": "names a resource in this stack (`{e}`)",
     "sums_to": "values sum to `{e}`",
     "cannot_rewrite_own_permissions": "names a role whose policies let it change none of its own "

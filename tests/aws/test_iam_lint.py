@@ -4,7 +4,7 @@ IAM linter, pinned in the dev extra), against an explicit allowlist where each e
 Linted: identity policies (role policies, the permissions boundary) and resource policies
 (bucket, key, queue, topic). Not linted: trust policies (`assumeRolePolicy`), which parliament
 reads as identity policies and reports as malformed for lacking a Resource; the trust controls
-(AWS-IAM-02, AWS-IAM-03, AWS-CI-01, AWS-CI-02) check those."""
+(AWS-IAM-02, AWS-IAM-03, AWS-CI-01, AWS-CI-02, AWS-CI-04) check those."""
 
 from __future__ import annotations
 
