@@ -23,8 +23,10 @@ import pytest
 
 from core.controls import evaluate
 from mlops.plan import Plan, run_plan
+from pipelines.compilers import cache as compile_cache
 
 _PLANS: dict[str, Plan] = {}
+_LOOKUPS: dict[str, tuple[Any, ...]] = {}
 
 SHARED_SETUP: dict[str, str] = {
     # the demo: the whole local loop, run once per session (tests/local/conftest.py)
@@ -73,8 +75,17 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
 def get_plan(stack: str, **overrides: Any) -> Plan:
     key = json.dumps([stack, overrides], sort_keys=True)
     if key not in _PLANS:
-        _PLANS[key] = run_plan(stack, overrides=overrides or None)
+        with compile_cache.recording() as calls:
+            _PLANS[key] = run_plan(stack, overrides=overrides or None)
+        _LOOKUPS[key] = tuple(calls)
     return _PLANS[key]
+
+
+def plan_lookups(stack: str) -> tuple[Any, ...]:
+    """The compile-cache lookups (`pipelines.compilers.cache.Lookup`: artifact, hit, ...)
+    that the shared plan of `stack` made."""
+    get_plan(stack)
+    return _LOOKUPS[json.dumps([stack, {}], sort_keys=True)]
 
 
 @pytest.fixture

@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 
 from core.config import PROJECT_ROOT, list_stacks, load_stack
-from mlops.plan import run_plan
 from pipelines.compilers import cache
 from pipelines.definition import PipelineSettings
+from tests.conftest import plan_lookups
 
 # every stack with a pipeline: a cluster stack (blueprint cluster) runs none
 STACKS = [s for s in list_stacks(PROJECT_ROOT) if load_stack(s).blueprint != "cluster"]
@@ -29,8 +29,7 @@ def _text(value: Any) -> str:
 
 @pytest.mark.parametrize("stack", STACKS)
 def test_committed_definitions_are_current_and_equal_a_fresh_compile(stack: str) -> None:
-    with cache.recording() as calls:
-        run_plan(stack)
+    calls = plan_lookups(stack)  # the lookups of the suite's shared plan (tests/conftest.py)
     assert calls, f"{stack} compiled no pipeline definition"
     stale = [c.artifact.name for c in calls if not c.hit]
     assert not stale, (
@@ -43,10 +42,8 @@ def test_committed_definitions_are_current_and_equal_a_fresh_compile(stack: str)
 
 def test_no_unused_artifact_is_committed() -> None:
     used = set()
-    for stack in STACKS:
-        with cache.recording() as calls:
-            run_plan(stack)
-        used |= {c.artifact for c in calls}
+    for stack in STACKS:  # the lookups each shared plan made (tests/conftest.py)
+        used |= {c.artifact for c in plan_lookups(stack)}
     unused = sorted(p.name for p in set(cache.compiled_dir().glob("*.json")) - used)
     assert not unused, f"unused artifacts {unused}; run `{cache.REFRESH_COMMAND}`"
 

@@ -9,12 +9,16 @@ import pytest
 from core.config import PROJECT_ROOT, StackSettings
 from core.contract import OUTPUT_NAMES
 from mlops import docs
+from tests.conftest import get_plan
 
 
 @pytest.fixture(scope="module")
 def texts() -> dict[str, str]:
-    """The generated docs, generated once for this module's tests (it plans every stack)."""
-    return docs.generated_texts()
+    """The generated docs, generated once for this module's tests. The docs plan every stack:
+    they take the suite's shared plans (a plan is deterministic)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(docs, "run_plan", lambda stack, **kw: get_plan(stack, **kw))
+        return docs.generated_texts()
 
 
 def test_generated_docs_are_not_stale(texts: dict[str, str]) -> None:
