@@ -183,13 +183,15 @@ def _imports(*stacks: str, cache_on: bool) -> dict[str, list[str]]:
 
 
 def test_a_plan_with_current_artifacts_imports_no_pipeline_sdk() -> None:
-    assert _imports("acme-prod", "contoso-prod", "globex-prod", cache_on=True) == {
+    # one stack per compiler: acme-prod has the SageMaker pipeline and batch definitions,
+    # contoso-dev the Azure ML job and components (as contoso-prod, at half the plan's cost)
+    assert _imports("acme-prod", "contoso-dev", "globex-prod", cache_on=True) == {
         "acme-prod": [],
-        "contoso-prod": [],
+        "contoso-dev": [],
         "globex-prod": [],
     }
 
 
 def test_a_miss_imports_only_its_platforms_sdk() -> None:
     assert _imports("acme-prod", cache_on=False) == {"acme-prod": ["sagemaker"]}
-    assert _imports("contoso-prod", cache_on=False) == {"contoso-prod": ["azure.ai.ml"]}
+    assert _imports("contoso-dev", cache_on=False) == {"contoso-dev": ["azure.ai.ml"]}
