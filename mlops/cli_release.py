@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from core.config import PROJECT_ROOT, list_stacks, load_stack
+from core.config import list_stacks, load_stack, project_root
 from mlops.cli_local import DEFAULT_WORKDIR as LOCAL_WORKDIR
 
 app = typer.Typer(
@@ -42,8 +42,13 @@ RunOpt = Annotated[
     typer.Option("--approval-run", help="CI run id that holds the approval (prod)."),
 ]
 RootOpt = Annotated[
-    Path,
-    typer.Option("--project-dir", help="Folder of Pulumi.yaml and the stack files.", hidden=True),
+    Path | None,
+    typer.Option(
+        "--project-dir",
+        help="Folder of Pulumi.yaml and the stack files (default: the project around the "
+        "working directory, as for every command).",
+        hidden=True,
+    ),
 ]
 DryRunOpt = Annotated[
     bool, typer.Option("--dry-run", help="Show what would change; change nothing.")
@@ -120,7 +125,7 @@ def release(
         float | None,
         typer.Option("--bake-seconds", help="`local` only: seconds each traffic step is watched."),
     ] = None,
-    root: RootOpt = PROJECT_ROOT,
+    root: RootOpt = None,
 ) -> None:
     """Release the newest approved (or the given) model version on a stack: pin it, apply,
     wait until healthy, smoke-test, record; roll back on failure."""
@@ -148,7 +153,7 @@ def release(
         version=model_version,
         dry_run=dry_run,
         approval=Approval.of(approved_by, approval_run),
-        root=root,
+        root=root or project_root(),
         planner=plan_diff,
     )
 
@@ -161,7 +166,7 @@ def promote(
     dry_run: DryRunOpt = False,
     approved_by: ApproverOpt = None,
     approval_run: RunOpt = None,
-    root: RootOpt = PROJECT_ROOT,
+    root: RootOpt = None,
 ) -> None:
     """Copy an approved version into the next environment's registry (lineage kept) and
     release it there. A prod target needs --approved-by and --approval-run."""
@@ -176,7 +181,7 @@ def promote(
         version=model_version,
         dry_run=dry_run,
         approval=Approval.of(approved_by, approval_run),
-        root=root,
+        root=root or project_root(),
     )
 
 
@@ -184,14 +189,14 @@ def promote(
 def apply(
     stack: Annotated[str, typer.Argument(help="Stack name (acme-dev).")],
     dry_run: DryRunOpt = False,
-    root: RootOpt = PROJECT_ROOT,
+    root: RootOpt = None,
 ) -> None:
     """`pulumi up` serving the version the registry's release marker names (not an older pin
     in the stack file); every workflow applies through this. Recorded like a release."""
     # lazy: a command imports what it runs, so `mlops --help` and `validate` stay fast
     from pipelines.release.orchestrate import apply as run_apply
 
-    _run(run_apply, stack=stack, dry_run=dry_run, root=root)
+    _run(run_apply, stack=stack, dry_run=dry_run, root=root or project_root())
 
 
 @app.command("chain")
@@ -204,7 +209,7 @@ def chain(
         bool,
         typer.Option("--azure-output", help="Azure DevOps output variables (step name `chain`)."),
     ] = False,
-    root: RootOpt = PROJECT_ROOT,
+    root: RootOpt = None,
 ) -> None:
     """The promotion chain from STACK: its blueprint and its dev, staging and prod stacks
     (`mlops:promotion.target`); the release workflows' first job."""
@@ -213,7 +218,7 @@ def chain(
     from pipelines.release.orchestrate import chain as promotion_chain
 
     try:
-        found = promotion_chain(stack, root)
+        found = promotion_chain(stack, root or project_root())
     except ReleaseError as exc:
         raise _fail(str(exc)) from exc
     for key, value in found.items():
@@ -290,17 +295,19 @@ def stacks(
     as_json: Annotated[bool, typer.Option("--json", help="A JSON list (CI matrices).")] = False,
 ) -> None:
     """List the stacks (for CI matrices: `--changed-since origin/main --json`)."""
+    root = project_root()
     known, cluster_of = {}, {}
-    for name in list_stacks():
-        settings = load_stack(name)
+    for name in list_stacks(root):
+        settings = load_stack(name, root)
         known[name] = (settings.blueprint, settings.environment)
         if settings.kubernetes.cluster_stack:
             cluster_of[name] = settings.kubernetes.cluster_stack
     names = sorted(known)
     if changed_since:
         diff = subprocess.run(
-            ["git", "diff", "--name-only", f"{changed_since}...HEAD"],
-            cwd=PROJECT_ROOT,
+            # paths relative to the project, as the stack files and blueprint paths are
+            ["git", "diff", "--relative", "--name-only", f"{changed_since}...HEAD"],
+            cwd=root,
             capture_output=True,
             text=True,
             check=False,

@@ -181,3 +181,29 @@ def test_stacks_lists_changed_stacks_for_matrices():
 def test_every_ci_file_is_valid_yaml():
     for path in [*GITHUB, *AZDO]:
         assert isinstance(yaml.safe_load(path.read_text()), dict), path
+
+
+def test_release_commands_read_the_project_around_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`mlops new` writes into the project around the working directory; `chain` and
+    `stacks` (like `release`, `promote` and `apply`) read from there too, not the kit's folder."""
+    for path in [PROJECT_ROOT / "Pulumi.yaml", *PROJECT_ROOT.glob("Pulumi.acme-*.yaml")]:
+        shutil.copy(path, tmp_path)
+    dev = tmp_path / "Pulumi.acme-dev.yaml"
+    config = yaml.safe_load(dev.read_text())
+    del config["config"]["mlops:promotion"]  # this project's dev stack promotes nowhere
+    dev.write_text(yaml.safe_dump(config))
+    (tmp_path / "sub").mkdir()
+    monkeypatch.chdir(tmp_path / "sub")
+    out = CliRunner().invoke(app, ["chain", "acme-dev"])
+    assert out.exit_code == 0, out.output
+    assert json.loads(out.stdout) == {
+        "blueprint": "sagemaker",
+        "source": "acme-dev",
+        "staging": "",
+        "prod": "",
+    }
+    out = CliRunner().invoke(app, ["stacks", "--json"])
+    assert out.exit_code == 0, out.output
+    assert {r["stack"] for r in json.loads(out.stdout)} == {"acme-dev", "acme-prod", "acme-staging"}
