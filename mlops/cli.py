@@ -208,7 +208,8 @@ def plan(
     stack: Annotated[str, typer.Argument(help="Stack name, e.g. acme-prod.")],
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
     sets: Annotated[
-        list[str] | None, typer.Option("--set", help="Override a key: --set model=3")
+        list[str] | None,
+        typer.Option("--set", help="Override a key: --set model=3, --set gate.minimum=0.95"),
     ] = None,
 ) -> None:
     """Run the program offline under recording mocks: resource tree, capabilities, controls.

@@ -8,6 +8,7 @@ give each capability of the contract, and the controls result.
 
 from __future__ import annotations
 
+import copy
 import json
 import threading
 from collections import Counter
@@ -305,10 +306,22 @@ def run_plan(
     overrides: dict[str, Any] | None = None,
 ) -> Plan:
     """Validate the stack's config, then run the program under recording mocks.
-    `overrides` replace stack-file keys (e.g. `{"model": "2"}`), for tests and `--set`."""
+    `overrides` replace stack-file keys (e.g. `{"model": "2"}`), for tests and `--set`; a
+    dotted key (`ci.environment`) sets one value inside its object and keeps the rest."""
     values, secret_keys = read_stack_file(existing_stack_file(stack, root))
     for key, value in (overrides or {}).items():
-        values[key if ":" in key else f"{NAMESPACE}:{key}"] = value
+        top, *inner = key.split(".") if ":" not in key else [key]
+        name = top if ":" in top else f"{NAMESPACE}:{top}"
+        if not inner:
+            values[name] = value
+            continue
+        current = values.get(name)
+        node = values[name] = copy.deepcopy(current) if isinstance(current, dict) else {}
+        for part in inner[:-1]:
+            if not isinstance(node.get(part), dict):
+                node[part] = {}
+            node = node[part]
+        node[inner[-1]] = value
     values = apply_project_defaults(values, root)
     settings = validate_settings(values, secret_keys, stack=stack)  # errors before resources
     platform = controls_mod.PLATFORM_OF_BLUEPRINT[settings.blueprint]

@@ -162,3 +162,13 @@ def test_plan_set_override_and_bad_set() -> None:
     assert bad.exit_code == 2 and "KEY=VALUE" in bad.output
     wrong = runner.invoke(app, ["plan", "acme-dev", "--set", "endpoint={mode: gpu}"])
     assert wrong.exit_code == 2 and "endpoint.mode='gpu'" in wrong.output
+
+
+def test_set_with_a_dotted_key_changes_one_value_inside_its_object() -> None:
+    """`mlops plan acme-dev --set gate.minimum=0.95`: the stack file's other gate keys stay."""
+    plan = run_plan("globex-dev", overrides={"gate.minimum": 0.95})
+    assert plan.settings.gate.minimum == 0.95
+    assert plan.settings.gate.metric == load_stack("globex-dev").gate.metric == "roc_auc"
+    with pytest.raises(ConfigError) as exc:  # a dotted key is checked like any other
+        run_plan("globex-dev", overrides={"gate.minimun": 0.95})
+    assert "mlops:gate.minimun" in str(exc.value)
