@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -270,61 +271,58 @@ class CiIdentity(pulumi.ComponentResource):
         trust: list[dict] = []
         subjects: list[str] = []
         oidc_resources: list[str] = []
-        if args.repository is not None:
-            provider_arn: pulumi.Input[str]
-            if args.oidc_provider_arn:
-                provider_arn = args.oidc_provider_arn
-            else:
-                provider_arn = aws.iam.OpenIdConnectProvider(
-                    f"{name}-github-oidc",
-                    url=f"https://{GITHUB_ISSUER}",
-                    client_id_lists=[AUDIENCE],
-                    thumbprint_lists=[GITHUB_THUMBPRINT],
+
+        def trust_issuer(
+            key: str,
+            issuer: str,
+            audience: str,
+            sub: str,
+            existing: str | None,
+            sid: str | None = None,
+            **provider: Any,
+        ) -> None:
+            """Trust one exact `sub` of `issuer` (its IAM OIDC provider: `existing`, or one
+            created here): StringEquals on `sub` and `aud`, no wildcards (AWS-CI-04)."""
+            provider_arn: pulumi.Input[str] = existing or (
+                aws.iam.OpenIdConnectProvider(
+                    f"{name}-{key}-oidc",
+                    url=f"https://{issuer}",
+                    client_id_lists=[audience],
                     opts=child(self),
+                    **provider,
                 ).arn
-            subjects.append(subject(args))
-            oidc_resources.append(GITHUB_ISSUER)
+            )
+            subjects.append(sub)
+            oidc_resources.append(issuer)
+            condition = {"StringEquals": {f"{issuer}:aud": audience, f"{issuer}:sub": sub}}
             trust.append(
                 {
+                    **({"Sid": sid} if sid else {}),
                     "Effect": "Allow",
                     "Principal": {"Federated": provider_arn},
                     "Action": "sts:AssumeRoleWithWebIdentity",
-                    "Condition": {
-                        "StringEquals": {
-                            f"{GITHUB_ISSUER}:aud": AUDIENCE,
-                            f"{GITHUB_ISSUER}:sub": subjects[-1],
-                        }
-                    },
+                    "Condition": condition,
                 }
             )
+
+        if args.repository is not None:
+            trust_issuer(
+                "github",
+                GITHUB_ISSUER,
+                AUDIENCE,
+                subject(args),
+                args.oidc_provider_arn,
+                thumbprint_lists=[GITHUB_THUMBPRINT],
+            )
         if args.ado_organization_id is not None:
-            issuer = azure_devops_issuer(args)
-            ado_provider_arn: pulumi.Input[str]
-            if args.ado_oidc_provider_arn:
-                ado_provider_arn = args.ado_oidc_provider_arn
-            else:
-                # No thumbprint: IAM fetches and checks the issuer's certificate itself.
-                ado_provider_arn = aws.iam.OpenIdConnectProvider(
-                    f"{name}-azure-devops-oidc",
-                    url=f"https://{issuer}",
-                    client_id_lists=[AZURE_DEVOPS_AUDIENCE],
-                    opts=child(self),
-                ).arn
-            subjects.append(azure_devops_subject(args))
-            oidc_resources.append(issuer)
-            trust.append(
-                {
-                    "Sid": "AzureDevOpsServiceConnection",
-                    "Effect": "Allow",
-                    "Principal": {"Federated": ado_provider_arn},
-                    "Action": "sts:AssumeRoleWithWebIdentity",
-                    "Condition": {
-                        "StringEquals": {
-                            f"{issuer}:aud": AZURE_DEVOPS_AUDIENCE,
-                            f"{issuer}:sub": subjects[-1],
-                        }
-                    },
-                }
+            # No thumbprint: IAM fetches and checks the issuer's certificate itself.
+            trust_issuer(
+                "azure-devops",
+                azure_devops_issuer(args),
+                AZURE_DEVOPS_AUDIENCE,
+                azure_devops_subject(args),
+                args.ado_oidc_provider_arn,
+                sid="AzureDevOpsServiceConnection",
             )
         self.subject = subjects[0]
         self.subjects = tuple(subjects)

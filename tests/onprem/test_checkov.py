@@ -20,6 +20,7 @@ import pytest
 import yaml
 
 from tests.conftest import get_plan
+from tests.schemas import manifest
 
 STACKS = ("globex-dev", "globex-prod", "globex-cluster")
 SCAN_PYTHON = Path(sys.prefix) / "scan" / "bin" / "python"
@@ -64,15 +65,6 @@ CANARY = {
         ]
     },
 }
-
-
-def manifest(record: Any) -> dict[str, Any]:
-    """The object a recorded kubernetes resource applies: `kubernetes:apps/v1:Deployment`
-    -> apiVersion apps/v1, kind Deployment (core/v1 -> v1)."""
-    _, group_version, kind = record.type.split(":")
-    api = group_version.removeprefix("core/")
-    body = {k: v for k, v in record.inputs.items() if k not in ("apiVersion", "kind")}
-    return {"apiVersion": api, "kind": kind, **body}
 
 
 @pytest.fixture(scope="module")

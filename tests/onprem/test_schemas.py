@@ -4,7 +4,6 @@ resources against their published CRD schemas kept in `schemas/` (see each file'
 
 from __future__ import annotations
 
-import copy
 import json
 from collections.abc import Callable
 from functools import cache
@@ -17,6 +16,7 @@ import pytest
 
 from core.controls import Record
 from mlops.plan import Plan
+from tests.schemas import manifest
 
 PlanFor = Callable[..., Plan]
 SCHEMAS = Path(__file__).parent / "schemas"
@@ -44,19 +44,6 @@ STACKS = [
     ("globex-dev", {"model": "1"}),
     ("globex-cluster", {}),
 ]
-
-
-def manifest(record: Record) -> dict[str, Any]:
-    """The object as the API server would receive it: apiVersion and kind from the type token,
-    the rest from the recorded inputs (secret values replaced by a placeholder)."""
-    _, version, kind = record.type.split(":")
-    body = copy.deepcopy(record.inputs)
-    body["apiVersion"] = version.removeprefix("core/")
-    body["kind"] = kind
-    for field in ("stringData", "data"):
-        if body.get(field) == "[secret]":
-            body[field] = {"placeholder": "secret"}
-    return body
 
 
 def core_records(plan: Plan) -> list[Record]:

@@ -3,6 +3,7 @@ and `upstream/README.md`) and the validators the suite uses with them."""
 
 from __future__ import annotations
 
+import copy
 import gzip
 import json
 from functools import cache
@@ -12,6 +13,20 @@ from typing import Any
 import jsonschema
 
 UPSTREAM = Path(__file__).parent / "upstream"
+
+
+def manifest(record: Any) -> dict[str, Any]:
+    """The object a recorded kubernetes resource sends the API server: apiVersion and kind
+    from the type token (`kubernetes:apps/v1:Deployment`; core/v1 -> v1), the rest from the
+    recorded inputs, secret values replaced by a placeholder."""
+    _, version, kind = record.type.split(":")
+    body = copy.deepcopy(record.inputs)
+    body["apiVersion"] = version.removeprefix("core/")
+    body["kind"] = kind
+    for field in ("stringData", "data"):
+        if body.get(field) == "[secret]":
+            body[field] = {"placeholder": "secret"}
+    return body
 
 
 @cache

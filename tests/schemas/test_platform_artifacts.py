@@ -20,7 +20,6 @@ keep working when resources move between stacks or blueprints."""
 from __future__ import annotations
 
 import copy
-from typing import Any
 
 import kubernetes_validate
 import pytest
@@ -29,7 +28,14 @@ from components.onprem.operators import CHARTS as CLUSTER_CHARTS
 from core.config import list_stacks
 from core.controls import Record
 from tests.conftest import get_plan
-from tests.schemas import argo_errors, crd_schema, errors, helm_unknown_values, upstream
+from tests.schemas import (
+    argo_errors,
+    crd_schema,
+    errors,
+    helm_unknown_values,
+    manifest,
+    upstream,
+)
 
 K8S_VERSION = "1.30.0"
 ARGO = {
@@ -60,19 +66,6 @@ CHARTS = {  # chart name -> the upstream values file of the version the kit pins
     "prometheus-operator-crds": ("20.0.0", "prometheus-operator-crds-20.0.0"),
 }
 STACKS = list_stacks()
-
-
-def manifest(record: Record) -> dict[str, Any]:
-    """The object as the API server receives it: apiVersion and kind from the type token, the
-    rest from the recorded inputs (secret values replaced by a placeholder)."""
-    _, version, kind = record.type.split(":")
-    body = copy.deepcopy(record.inputs)
-    body["apiVersion"] = version.removeprefix("core/")
-    body["kind"] = kind
-    for field in ("stringData", "data"):
-        if body.get(field) == "[secret]":
-            body[field] = {"placeholder": "secret"}
-    return body
 
 
 def kubernetes_records(stack: str) -> list[Record]:
