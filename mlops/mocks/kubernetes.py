@@ -26,11 +26,18 @@ _state: dict[str, Path] = {"root": PROJECT_ROOT}
 def use_root(root: Path, settings: StackSettings) -> None:
     """The project whose stack files answer StackReferences (the plan's root). A client
     stack whose cluster stack has no stack file there fails here, before the program runs,
-    with FileNotFoundError naming the stacks there are."""
+    with FileNotFoundError naming the key and the stacks there are."""
     _state["root"] = root
     stack = settings.kubernetes.cluster_stack
     if settings.blueprint == "onprem" and stack:
-        existing_stack_file(stack.rsplit("/", 1)[-1], root)
+        try:
+            existing_stack_file(stack.rsplit("/", 1)[-1], root)
+        except FileNotFoundError as exc:
+            raise FileNotFoundError(
+                f"kubernetes.clusterStack={stack!r} of {settings.stack_name} names no cluster "
+                f"stack: {exc}, or create the cluster stack with `mlops new "
+                f"{settings.client} --blueprint cluster --env prod`"
+            ) from exc
 
 
 def cluster_outputs(stack: str, root: Path | None = None) -> dict[str, Any]:

@@ -247,8 +247,10 @@ def test_plan_of_a_client_on_a_missing_or_wrong_cluster_stack_fails_clearly(
     plan_for: PlanFor,
 ) -> None:
     kube = {"context": "globex-dev"}
-    with pytest.raises(FileNotFoundError, match="no stack 'nope-cluster'"):
+    with pytest.raises(FileNotFoundError, match="no stack 'nope-cluster'") as missing:
         plan_for("globex-dev", kubernetes={**kube, "clusterStack": "nope-cluster"})
+    assert "kubernetes.clusterStack='nope-cluster' of globex-dev" in str(missing.value)
+    assert "mlops new globex --blueprint cluster" in str(missing.value)
     with pytest.raises(ArgsError, match="blueprint 'onprem', not cluster"):
         plan_for("globex-dev", kubernetes={**kube, "clusterStack": "globex-prod"})
     with pytest.raises(ArgsError, match="does not list 'umbrella-dev' in cluster.clients"):
