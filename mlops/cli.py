@@ -306,38 +306,83 @@ def compile_(
         )
 
 
-@app.command("plans")
-def plans() -> None:
-    """The offline plan of every example stack: resources, capabilities and controls."""
-    # lazy: a command imports what it runs, so `mlops --help` and `validate` stay fast
+def _plan_row(stack: str, root: Path) -> tuple[list[str], str | None]:
+    """One row of `mlops plans` (run in a worker process) and, for a stack that did not pass,
+    why (errors are returned as text: they need not pickle)."""
     from mlops.plan import run_plan
 
+    try:
+        settings = load_stack(stack, root)
+        result = run_plan(stack, root=root)
+    except ConfigError as exc:
+        return [stack, "-", "-", "-", "-", "[bold red]config error[/]"], str(exc)
+    except ArgsError as exc:
+        return [stack, "-", "-", "-", "-", "[bold red]config error[/]"], component_error(stack, exc)
+    passed = sum(1 for f in result.findings if f.status == "pass")
+    failed = [f.control.id for f in result.failed_controls]
+    given = sum(1 for n in result.capabilities.values() if n)
+    row = [
+        stack,
+        settings.blueprint,
+        str(len(result.records)),
+        # a cluster stack gives none itself: its client stacks do
+        "shared layer"
+        if settings.blueprint == "cluster"
+        else f"{given}/{len(result.capabilities)}",
+        f"{passed} pass, {len(failed)} fail",
+    ]
+    if not (failed or result.missing_capabilities):
+        return [*row, "[green]ok[/]"], None
+    why = ", ".join([*failed, *(f"no {c}" for c in result.missing_capabilities)])
+    return [*row, "[bold red]failed[/]"], f"{stack}: {why} (`mlops plan {stack}` for details)"
+
+
+@app.command("plans")
+def plans(
+    jobs: Annotated[
+        int | None,
+        typer.Option(
+            "--jobs",
+            "-j",
+            min=1,
+            help="Stacks planned at once, each in its own process (default: one per CPU).",
+        ),
+    ] = None,
+) -> None:
+    """The offline plan of every example stack: resources, capabilities and controls."""
+    import multiprocessing
+    import os
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    from rich.progress import Progress
+
+    root = project_root()
+    stacks = list_stacks(root)
+    workers = min(jobs or os.cpu_count() or 1, len(stacks)) or 1
     table = Table(title="Offline plan of every example stack")
     for col in ("stack", "blueprint", "resources", "capabilities", "controls", "result"):
         table.add_column(col)
-    failures = 0
-    root = project_root()
-    for stack in list_stacks(root):
-        settings = load_stack(stack, root)
-        result = run_plan(stack, root=root)
-        passed = sum(1 for f in result.findings if f.status == "pass")
-        ok = not (result.failed_controls or result.missing_capabilities)
-        failures += not ok
-        given = sum(1 for n in result.capabilities.values() if n)
-        table.add_row(
-            stack,
-            settings.blueprint,
-            str(len(result.records)),
-            # a cluster stack gives none itself: its client stacks do
-            "shared layer"
-            if settings.blueprint == "cluster"
-            else f"{given}/{len(result.capabilities)}",
-            f"{passed} pass, {len(result.failed_controls)} fail",
-            "[green]ok[/]" if ok else "[bold red]failed[/]",
-        )
+    # each plan owns the Pulumi runtime's globals, so stacks run in separate processes; fork
+    # reuses what this process has imported (spawn where fork does not exist)
+    methods = multiprocessing.get_all_start_methods()
+    context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+    rows: dict[str, tuple[list[str], str | None]] = {}
+    # the workers start (fork) before the progress bar's refresh thread does
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        futures = {pool.submit(_plan_row, stack, root): stack for stack in stacks}
+        with Progress(console=err, transient=True) as progress:
+            task = progress.add_task(f"planning {len(stacks)} stacks", total=len(stacks))
+            for future in as_completed(futures):
+                rows[futures[future]] = future.result()
+                progress.advance(task)
+    for stack in stacks:
+        table.add_row(*rows[stack][0])
     console.print(table)
+    problems = [why for _, why in (rows[stack] for stack in stacks) if why]
+    for why in problems:
+        err.print(escape(why))
     console.print("Next: `mlops plan <stack>` for the resource tree and every control.")
-    if failures:
+    if problems:
         raise typer.Exit(1)
 
 

@@ -13,7 +13,7 @@ import json
 import threading
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,7 @@ from core.config import (
 from core.contract import Capability
 from core.controls import Record
 from mlops import program
+from mlops.alias_urns import skipping_unused_alias_urns
 from mlops.mocks import MOCK_SUBSCRIPTION, MOCK_TENANT
 from mlops.mocks import aws as aws_mocks
 from mlops.mocks import azure as azure_mocks
@@ -59,6 +60,8 @@ class Plan:
     outputs: dict[str, Any]
     capabilities: dict[str, int]
     findings: list[controls_mod.Finding]
+    aliases: dict[str, list[bytes]] = field(default_factory=dict)
+    """The alias specs each resource sent the engine, serialized, by URN."""
 
     @property
     def platform(self) -> str:
@@ -212,6 +215,8 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
     def __init__(self, mocks: RecordingMocks):
         super().__init__(mocks)
         self.records: list[Record] = []
+        self.aliases: dict[str, list[bytes]] = {}
+        """The alias specs each registration sent, serialized, by URN."""
         self._lock = threading.Lock()
 
     def RegisterResource(self, request: Any) -> Any:
@@ -240,6 +245,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         )
         with self._lock:
             self.records.append(record)
+            self.aliases[response.urn] = [a.SerializeToString() for a in request.aliases]
         return response
 
 
@@ -338,7 +344,8 @@ def run_plan(
     def body() -> None:
         exported.update(program.run(settings))
 
-    _sync_await(run_pulumi_func(body))
+    with skipping_unused_alias_urns():
+        _sync_await(run_pulumi_func(body))
     outputs = {k: _plain(_resolve(v)) for k, v in exported.items()}
     for record in monitor.records:
         record.outputs = mocks.outputs.get((record.type, record.name), {})
@@ -355,6 +362,7 @@ def run_plan(
         outputs=outputs,
         capabilities=_count_capabilities(settings, monitor.records),
         findings=findings,
+        aliases=monitor.aliases,
     )
 
 

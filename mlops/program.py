@@ -22,6 +22,7 @@ from core.controls import (
     evaluate_control,
 )
 from core.errors import ArgsError
+from mlops import alias_urns
 
 
 def read_pulumi_config() -> tuple[dict[str, Any], set[str]]:
@@ -131,6 +132,7 @@ def main() -> None:
         if warning:
             pulumi.log.warn(warning)
         settings = load_settings()
+        alias_urns.install()
         pulumi.runtime.register_stack_transformation(refuse_unseen_option_failures(settings))
         run(settings)
     except ConfigError as exc:

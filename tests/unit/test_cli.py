@@ -8,7 +8,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from core.config import ConfigError, load_stack
+from core.config import PROJECT_ROOT, ConfigError, load_stack
 from core.contract import Capability
 from mlops.cli import app
 from mlops.plan import run_plan
@@ -96,7 +96,6 @@ def test_unknown_stack_is_reported_the_same_way_by_every_command(command: str) -
 def test_new_cluster_and_client_stacks_plan_together(tmp_path) -> None:
     """`mlops new X -b cluster` writes X-cluster listing X's three tiers; `mlops new X -b
     onprem` points at it; the client then plans against the cluster stack's outputs."""
-    from core.config import PROJECT_ROOT
 
     (tmp_path / "Pulumi.yaml").write_text((PROJECT_ROOT / "Pulumi.yaml").read_text())
     base = ["--dir", str(tmp_path), "--image", IMAGE]
@@ -172,3 +171,26 @@ def test_set_with_a_dotted_key_changes_one_value_inside_its_object() -> None:
     with pytest.raises(ConfigError) as exc:  # a dotted key is checked like any other
         run_plan("globex-dev", overrides={"gate.minimun": 0.95})
     assert "mlops:gate.minimun" in str(exc.value)
+
+
+def test_plans_runs_every_stack_in_worker_processes_and_names_a_broken_one(
+    tmp_path, monkeypatch
+) -> None:
+    """`mlops plans` plans the stacks in parallel processes, keeps their order, and a stack
+    with a config error is a failed row whose message names the key, not a traceback."""
+    (tmp_path / "Pulumi.yaml").write_text((PROJECT_ROOT / "Pulumi.yaml").read_text())
+    monkeypatch.chdir(tmp_path)
+    for blueprint in ("cluster", "onprem"):
+        made = runner.invoke(app, ["new", "initech", "-b", blueprint, "-e", "dev"])
+        assert made.exit_code == 0, made.output
+    (tmp_path / "Pulumi.broken-dev.yaml").write_text(
+        (tmp_path / "Pulumi.initech-dev.yaml").read_text() + "  mlops:budgt: 10\n"
+    )
+    result = runner.invoke(app, ["plans", "--jobs", "2"])
+    assert result.exit_code == 1, result.output
+    lines = [line.split("│") for line in result.output.splitlines() if line.startswith("│")]
+    rows = ["".join(cells) for cells in lines if cells[1].strip()]  # not wrapped lines
+    # (the narrow test terminal shortens initech-cluster)
+    assert [row.split()[0][:10] for row in rows] == ["broken-dev", "initech-cl", "initech-de"]
+    assert "config" in rows[0] and "ok" in rows[1] and "ok" in rows[2]
+    assert "mlops:budgt" in result.output
