@@ -307,8 +307,8 @@ def compile_(
 
 
 def _plan_row(stack: str, root: Path) -> tuple[list[str], str | None]:
-    """One row of `mlops plans` (run in a worker process) and, for a stack that did not pass,
-    why (errors are returned as text: they need not pickle)."""
+    """One row of `mlops plans` and, for a stack that did not pass, why (errors are returned
+    as text: they need not pickle)."""
     from mlops.plan import run_plan
 
     try:
@@ -337,6 +337,27 @@ def _plan_row(stack: str, root: Path) -> tuple[list[str], str | None]:
     return [*row, "[bold red]failed[/]"], f"{stack}: {why} (`mlops plan {stack}` for details)"
 
 
+def _plan_rows(stacks: list[str], root: Path) -> dict[str, tuple[list[str], str | None]]:
+    """`_plan_row` of each stack, in one worker process."""
+    return {stack: _plan_row(stack, root) for stack in stacks}
+
+
+def _by_platform(stacks: list[str], root: Path) -> list[list[str]]:
+    """The stacks grouped by the provider they use, so that a worker imports one provider's
+    modules (the larger part of a plan) rather than all of them."""
+    from core.config import read_stack_file
+    from core.controls import PLATFORM_OF_BLUEPRINT
+
+    groups: dict[str, list[str]] = {}
+    for stack in stacks:
+        try:
+            blueprint = read_stack_file(stack_file(stack, root))[0].get("mlops:blueprint")
+        except (OSError, ValueError, yaml.YAMLError):
+            blueprint = None  # _plan_row reports it
+        groups.setdefault(PLATFORM_OF_BLUEPRINT.get(str(blueprint), "?"), []).append(stack)
+    return list(groups.values())
+
+
 @app.command("plans")
 def plans(
     jobs: Annotated[
@@ -362,19 +383,20 @@ def plans(
     table = Table(title="Offline plan of every example stack")
     for col in ("stack", "blueprint", "resources", "capabilities", "controls", "result"):
         table.add_column(col)
-    # each plan owns the Pulumi runtime's globals, so stacks run in separate processes; fork
-    # reuses what this process has imported (spawn where fork does not exist)
-    methods = multiprocessing.get_all_start_methods()
-    context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+    # stacks run in worker processes, one provider's stacks per worker, started fresh (spawn):
+    # a forked child of a threaded parent (a test runner, an IDE) can deadlock
+    context = multiprocessing.get_context("spawn")
     rows: dict[str, tuple[list[str], str | None]] = {}
-    # the workers start (fork) before the progress bar's refresh thread does
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        futures = {pool.submit(_plan_row, stack, root): stack for stack in stacks}
-        with Progress(console=err, transient=True) as progress:
-            task = progress.add_task(f"planning {len(stacks)} stacks", total=len(stacks))
-            for future in as_completed(futures):
-                rows[futures[future]] = future.result()
-                progress.advance(task)
+    with (
+        ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool,
+        Progress(console=err, transient=True) as progress,
+    ):
+        task = progress.add_task(f"planning {len(stacks)} stacks", total=len(stacks))
+        futures = [pool.submit(_plan_rows, group, root) for group in _by_platform(stacks, root)]
+        for future in as_completed(futures):
+            done = future.result()
+            rows.update(done)
+            progress.advance(task, len(done))
     for stack in stacks:
         table.add_row(*rows[stack][0])
     console.print(table)

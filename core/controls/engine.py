@@ -10,6 +10,7 @@ this module holds the checks, the evaluator, and the union of the rows. The same
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Callable, Iterable, Mapping
@@ -250,9 +251,15 @@ POLICY_REWRITE_ACTIONS = (
 )
 
 
-def _glob(pattern: str, value: str, *, case: bool = True) -> bool:
+@functools.lru_cache(maxsize=4096)
+def _glob_regex(pattern: str, case: bool) -> re.Pattern[str]:
+    """IAM's wildcards (`*`, `?`) as a compiled regex; policies repeat the same few patterns."""
     regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
-    return re.fullmatch(regex, value, 0 if case else re.IGNORECASE) is not None
+    return re.compile(regex, 0 if case else re.IGNORECASE)
+
+
+def _glob(pattern: str, value: str, *, case: bool = True) -> bool:
+    return _glob_regex(pattern, case).fullmatch(value) is not None
 
 
 def _condition_holds(condition: Any, context: Mapping[str, Any], effect: str) -> bool:
