@@ -3,7 +3,7 @@
 and object the on-prem client stacks need, installed and owned once, so that no client stack
 declares anything cluster-scoped.
 
-What it installs, each chart pinned by version (`components/onprem/operators.py`, `CHARTS`)
+What it installs, each chart pinned by version (`components/onprem/charts.py`, `CHARTS`)
 into its own namespace that enforces the restricted Pod Security Standard, denies traffic by
 default and carries a ResourceQuota and a LimitRange:
 
@@ -58,10 +58,10 @@ for those rules (`mlops new <owner> --blueprint cluster` writes it).
 Images: every container image the charts run with the kit's values is set explicitly in the
 chart values from one table (`CHART_IMAGES` in `components/onprem/charts.py`, listed under
 "Chart images" below), at the tag that chart version ships, through the value that chart
-version takes a digest by: cert-manager's `<component>.image.digest` (its templates then render
-`repository@digest`), `tag: <tag>@sha256:...` for the Argo charts and KServe (their templates
-render `repository:tag@digest`, and the Argo charts strip the digest from their version
-labels), and KServe's whole `rbacProxyImage` reference.
+version takes a digest by: cert-manager's `image.digest` and `<component>.image.digest`
+(its templates then render `repository@digest`), `tag: <tag>@sha256:...` for the Argo charts
+and KServe (their templates render `repository:tag@digest`, and the Argo charts strip the
+digest from their version labels), and KServe's whole `rbacProxyImage` reference.
 
 Known gaps: no digest is recorded yet, so the charts' images run by tag. No public source
 recording the multi-arch index digest of exactly these tags (release notes, SBOMs, GitOps
