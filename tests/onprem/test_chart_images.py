@@ -125,9 +125,10 @@ def test_a_pin_is_written_through_a_value_the_chart_version_defines(pin: ChartIm
         defs = doc["schema"]["$defs"]
         assert {f"helm-values.{pin.key}.tag", f"helm-values.{pin.key}.digest"} <= set(defs)
         assert errors(doc["schema"], with_digest.values()) == []
-        typo = {pin.key.split(".")[0]: {"image": {"digset": FAKE}}} if "." in pin.key else {}
-        if typo:
-            assert errors(doc["schema"], typo), "the schema catches a misspelt digest key"
+        typo: dict[str, Any] = {"digset": FAKE}
+        for part in reversed(pin.key.split(".")):
+            typo = {part: typo}
+        assert errors(doc["schema"], typo), "the schema catches a misspelt digest key"
     else:
         assert pin.key in set(helm_value_paths(doc["values"])) | set(doc["refs"])
 
