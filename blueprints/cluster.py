@@ -3,7 +3,7 @@
 and object the on-prem client stacks need, installed and owned once, so that no client stack
 declares anything cluster-scoped.
 
-What it installs, each chart pinned by version (`components/onprem/operators.py`, `CHARTS`)
+What it installs, each chart pinned by version (`components/onprem/charts.py`, `CHARTS`)
 into its own namespace that enforces the restricted Pod Security Standard, denies traffic by
 default and carries a ResourceQuota and a LimitRange:
 
@@ -55,11 +55,25 @@ namespace or pod selector can name: the operator namespaces admit the webhook po
 `cluster.controlPlaneCidr` only, and the stack carries a justified suppression of K8S-NET-05
 for those rules (`mlops new <owner> --blueprint cluster` writes it).
 
-Known gaps: the charts' controller images are pinned by chart version (each chart pins its
-image tags), not yet by digest; `helm template` the pinned versions and set the digests in the
-chart values before a production install. The values given to the KServe and Argo charts are
-checked against the keys those chart versions define or read (tests/onprem/test_cluster.py);
-cert-manager's and prometheus-operator-crds' are not yet.
+Images: every container image the charts run with the kit's values is set explicitly in the
+chart values from one table (`CHART_IMAGES` in `components/onprem/charts.py`, listed under
+"Chart images" below), at the tag that chart version ships, through the value that chart
+version takes a digest by: cert-manager's `image.digest` and `<component>.image.digest`
+(its templates then render `repository@digest`), `tag: <tag>@sha256:...` for the Argo charts
+and KServe (their templates render `repository:tag@digest`, and the Argo charts strip the
+digest from their version labels), and KServe's whole `rbacProxyImage` reference.
+
+Known gaps: no digest is recorded yet, so the charts' images run by tag. No public source
+recording the multi-arch index digest of exactly these tags (release notes, SBOMs, GitOps
+repositories pinning them) was found, and a guessed digest fails every pull. Before a
+production install, read each tag's index digest from the registry the cluster pulls through
+(`crane digest <image>:<tag>` or `docker buildx imagetools inspect <image>:<tag>`), set it as
+`digest` in `CHART_IMAGES` with its source, and run `tests/onprem/test_chart_images.py`; the
+EventBus's NATS images (argo-events' `configs.jetstream`, version `latest`) stay tag-pinned by
+the chart. The values given to all six charts are checked against the keys those chart
+versions define or read, and cert-manager's also against its `values.schema.json`
+(tests/schemas/test_platform_artifacts.py, tests/onprem/test_chart_images.py). The K8S-*-10
+digest controls check the objects a stack declares, not the pods a chart's templates create.
 
 Not a client stack: it has none of the contract's capabilities and exports its own outputs
 (`core.contract.CLUSTER_OUTPUTS`).
@@ -73,6 +87,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.onprem import images
+from components.onprem.charts import CHART_IMAGES
 from components.onprem.operators import (
     CHARTS,
     KSERVE_MODE,
@@ -91,6 +106,25 @@ TITLE = "Kubernetes cluster layer (shared by the on-prem stacks)"
 CAPABILITIES: dict[Capability, str] = {}
 """None: the capabilities are the client stacks'; this stack installs what they run on."""
 EVIDENCE: tuple = ()
+
+
+def reference() -> str:
+    """The "Chart images" section of the generated blueprint page: each image `CHART_IMAGES`
+    pins, the chart value it is written to, and its digest or that it runs by tag."""
+    rows = [
+        "\n## Chart images\n\n",
+        "Every image the pinned charts run with the kit's values (`CHART_IMAGES`, "
+        "components/onprem/charts.py).\n\n",
+        "| chart | runs | image | chart value | digest | source |\n|---|---|---|---|---|---|\n",
+    ]
+    for pin in CHART_IMAGES:
+        image = pin.image
+        digest = f"`{image.digest}`" if image.digest else "— (runs by tag)"
+        rows.append(
+            f"| {CHARTS[pin.chart].chart} {CHARTS[pin.chart].version} | {pin.component} | "
+            f"`{image.repository}:{image.tag}` | `{pin.key}` | {digest} | {image.source} |\n"
+        )
+    return "".join(rows)
 
 
 def disabled_capabilities(settings: StackSettings) -> dict[Capability, str]:

@@ -253,6 +253,9 @@ def blueprint_reference(name: str) -> str:
         lines.append("\n## Outputs\n\n| output | meaning |\n|---|---|\n")
         for out in CLUSTER_OUTPUTS:
             lines.append(f"| `{out.name}` | {out.description} |\n")
+    extra = getattr(module, "reference", None)
+    if extra is not None:  # a blueprint's own tables (the cluster stack's chart images)
+        lines.append(extra())
     stacks = [s for s in list_stacks() if load_stack(s).blueprint == name]
     for stack in stacks:
         plan = run_plan(stack)

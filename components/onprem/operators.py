@@ -8,9 +8,11 @@ shares, installed once by the cluster stack (blueprint `cluster`), never by a cl
 - KServe CRDs and controller in RawDeployment mode: InferenceServices become a Deployment, a
   Service and an HPA, so there is no Knative Serving and no gateway to install and operate.
 
-Each chart is pinned by version in `CHARTS`; each operator namespace enforces the restricted
-Pod Security Standard, denies traffic by default (allowing DNS, the API server and webhook
-calls) and carries a ResourceQuota and a LimitRange.
+Each chart is pinned by version in `CHARTS`, and every container image it runs with these
+values by tag, and by digest where one is recorded, in `CHART_IMAGES` (both in
+`components.onprem.charts`); each operator namespace
+enforces the restricted Pod Security Standard, denies traffic by default (allowing DNS, the API
+server and webhook calls) and carries a ResourceQuota and a LimitRange.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.onprem.charts import CHART_IMAGES, CHARTS, ChartImage, check_images
 from components.onprem.validation import Checks
 from components.onprem.workload import DNS_PORTS, KUBE_DNS, Peer, container_security, pod_security
 
@@ -31,61 +34,6 @@ API_PORTS = (443, 6443)
 WEBHOOK_PORTS = (9443, 10250, 8443)
 """Ports the API server calls the operators' admission and conversion webhooks on."""
 
-
-@dataclass(frozen=True)
-class Chart:
-    """One Helm chart release: where it comes from, at which version, into which namespace."""
-
-    release: str
-    chart: str
-    version: str
-    repo: str
-    namespace: str
-    app_version: str
-
-
-CHARTS: dict[str, Chart] = {
-    "cert-manager": Chart(
-        "cert-manager",
-        "cert-manager",
-        "v1.17.2",
-        "https://charts.jetstack.io",
-        "cert-manager",
-        "v1.17.2",
-    ),
-    "prometheus-operator-crds": Chart(
-        "prometheus-operator-crds",
-        "prometheus-operator-crds",
-        "20.0.0",
-        "https://prometheus-community.github.io/helm-charts",
-        "mlops-monitoring-crds",
-        "v0.82.0",
-    ),
-    "argo-workflows": Chart(
-        "argo-workflows",
-        "argo-workflows",
-        "0.45.4",
-        "https://argoproj.github.io/argo-helm",
-        "argo",
-        "v3.6.2",
-    ),
-    "argo-events": Chart(
-        "argo-events",
-        "argo-events",
-        "2.4.8",
-        "https://argoproj.github.io/argo-helm",
-        "argo-events",
-        "v1.9.2",
-    ),
-    "kserve-crd": Chart(
-        "kserve-crd", "kserve-crd", "v0.15.0", "oci://ghcr.io/kserve/charts", "kserve", "v0.15.0"
-    ),
-    "kserve": Chart(
-        "kserve", "kserve", "v0.15.0", "oci://ghcr.io/kserve/charts", "kserve", "v0.15.0"
-    ),
-}
-"""Every chart the cluster stack installs, pinned. Refresh a pin by changing `version` (and
-`app_version`, the controller version it ships) together; `helm show chart` prints both."""
 
 OPERATOR_NAMESPACES = tuple(dict.fromkeys(chart.namespace for chart in CHARTS.values()))
 """One namespace per operator (KServe's two charts share one)."""
@@ -111,6 +59,8 @@ class ClusterOperatorsArgs:
     """Namespace of Prometheus (allowed to scrape the controllers)."""
     labels: Mapping[str, str] = field(default_factory=dict)
     """Labels on every object."""
+    images: tuple[ChartImage, ...] = CHART_IMAGES
+    """The image pins written into the chart values (`CHART_IMAGES`)."""
 
 
 def validate(args: ClusterOperatorsArgs) -> None:
@@ -137,12 +87,32 @@ def validate(args: ClusterOperatorsArgs) -> None:
         args.monitoring_namespace,
         "set cluster.monitoringNamespace in the cluster stack",
     )
+    check_images(c, args.images)
     c.done()
 
 
-def chart_values(key: str, monitoring_namespace: str) -> dict[str, Any]:
-    """The values each chart is installed with: CRDs kept on uninstall, hardened controllers
-    with requests and limits, no UI, metrics on, KServe in RawDeployment mode."""
+def chart_values(
+    key: str, monitoring_namespace: str, images: tuple[ChartImage, ...] = CHART_IMAGES
+) -> dict[str, Any]:
+    """The values each chart is installed with: its images pinned (`CHART_IMAGES`), CRDs kept
+    on uninstall, hardened controllers with requests and limits, no UI, metrics on, KServe in
+    RawDeployment mode."""
+    values = _chart_values(key, monitoring_namespace)
+    for pin in images:
+        if pin.chart == key:
+            values = _merge(values, pin.values())
+    return values
+
+
+def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    """`base` with `extra` merged in, maps key by key (neither is changed)."""
+    out = dict(base)
+    for k, v in extra.items():
+        out[k] = _merge(out[k], v) if isinstance(out.get(k), dict) and isinstance(v, dict) else v
+    return out
+
+
+def _chart_values(key: str, monitoring_namespace: str) -> dict[str, Any]:
     pod, container = pod_security(), container_security()
     if key == "cert-manager":
         limits = {"resources": CONTROLLER_RESOURCES}
@@ -232,7 +202,7 @@ class ClusterOperators(pulumi.ComponentResource):
                 namespace=chart.namespace,
                 create_namespace=False,
                 atomic=True,
-                values=chart_values(key, args.monitoring_namespace),
+                values=chart_values(key, args.monitoring_namespace, args.images),
                 opts=pulumi.ResourceOptions(
                     parent=self, depends_on=[namespaces[chart.namespace], *needs]
                 ),
