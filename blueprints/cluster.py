@@ -63,12 +63,22 @@ version takes a digest by: cert-manager's `image.digest` and `<component>.image.
 and KServe (their templates render `repository:tag@digest`, and the Argo charts strip the
 digest from their version labels), and KServe's whole `rbacProxyImage` reference.
 
-Known gaps: no digest is recorded yet, so the charts' images run by tag. No public source
-recording the multi-arch index digest of exactly these tags (release notes, SBOMs, GitOps
-repositories pinning them) was found, and a guessed digest fails every pull. Before a
-production install, read each tag's index digest from the registry the cluster pulls through
-(`crane digest <image>:<tag>` or `docker buildx imagetools inspect <image>:<tag>`), set it as
-`digest` in `CHART_IMAGES` with its source, and run `tests/onprem/test_chart_images.py`; the
+Known gaps: the kit records no digest yet, so by default the charts' images run by tag. No
+public source recording the multi-arch index digest of exactly these tags (release notes,
+SBOMs, GitOps repositories pinning them) was found, and a guessed digest fails every pull.
+Before a production install, read each tag's index digest from the registry the cluster pulls
+through (`crane digest <image>:<tag>` or `docker buildx imagetools inspect <image>:<tag>`) and
+record it in the cluster stack file:
+
+```yaml
+  mlops:cluster:
+    imageDigests:
+      quay.io/jetstack/cert-manager-controller:v1.17.2: sha256:<64 hex>
+```
+
+The charts then pull those images by digest; a key that names no image of the table below (or
+another tag) is refused before anything is created. To pin them for every cluster, set `digest`
+in `CHART_IMAGES` with its source and run `tests/onprem/test_chart_images.py`. The
 EventBus's NATS images (argo-events' `configs.jetstream`, version `latest`) stay tag-pinned by
 the chart. The values given to all six charts are checked against the keys those chart
 versions define or read, and cert-manager's also against its `values.schema.json`
@@ -87,7 +97,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.onprem import images
-from components.onprem.charts import CHART_IMAGES
+from components.onprem.charts import CHART_IMAGES, with_digests
 from components.onprem.operators import (
     CHARTS,
     KSERVE_MODE,
@@ -157,6 +167,7 @@ def declared_outputs(settings: StackSettings) -> dict[str, Any]:
 
 def build(settings: StackSettings) -> dict[str, pulumi.Input[Any]]:
     kube, cluster = settings.kubernetes, settings.cluster
+    chart_images = with_digests(cluster.image_digests)  # refused before any resource
     labels = labels_from_tags(settings.all_tags)
     pin = settings.environment != "dev"
     provider = k8s.Provider("cluster", context=kube.context, enable_server_side_apply=True)
@@ -171,6 +182,7 @@ def build(settings: StackSettings) -> dict[str, pulumi.Input[Any]]:
             api_server_cidr=kube.api_server_cidr,
             monitoring_namespace=cluster.monitoring_namespace,
             labels=labels,
+            images=chart_images,
         ),
         on_cluster,
     )

@@ -16,10 +16,10 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Annotated, Any, Literal, get_args
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 from pydantic.alias_generators import to_camel
 
 from core.regions import ANALYZER_ACCOUNTS
@@ -235,6 +235,13 @@ class ClusterSettings(_Model):
     issuer_secret: str = Field("internal-ca", pattern=r"^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$")
     """cluster: Secret in cert-manager's namespace holding the CA the ClusterIssuer signs with
     (created by the platform team; the issuer is named by kubernetes.clusterIssuer)."""
+    image_digests: dict[
+        Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9./_-]*:[A-Za-z0-9_][\w.-]*$")],
+        Annotated[str, StringConstraints(pattern=r"^sha256:[0-9a-f]{64}$")],
+    ] = Field(default_factory=dict)
+    """cluster: the multi-arch index digest of each chart image, `<repository>:<tag>: sha256:<64
+    hex>` (read with `crane digest <repository>:<tag>`); the charts then pull these images by
+    digest. Keys are the images of docs/blueprints/cluster.md's "Chart images" table."""
 
 
 class BatchSettings(_Model):

@@ -4,6 +4,7 @@ stack contract, and one resource inventory per blueprint (from the example stack
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -42,6 +43,8 @@ def _cell(value: Any) -> str:
 
 def _type_name(annotation: Any) -> str:
     text = str(annotation).replace("typing.", "").replace("core.config.", "")
+    # a constrained string (Annotated[str, StringConstraints(...)]) reads as str
+    text = re.sub(r"Annotated\[(\w+), StringConstraints\([^)]*\)\]", r"\1", text)
     text = text.replace("<class '", "").replace("'>", "")
     return text.replace("|", "\\|")
 

@@ -6,7 +6,8 @@ refresh changes one file."""
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from components.onprem.images import Image
@@ -216,3 +217,29 @@ def check_images(c: Checks, images: tuple[ChartImage, ...]) -> None:
             "None or 'sha256:' and 64 lowercase hex digits (the tag's multi-arch index digest)",
             f"read it with `crane digest {pin.image.repository}:{tag}` and {fix}",
         )
+
+
+def with_digests(
+    digests: Mapping[str, str], images: tuple[ChartImage, ...] = CHART_IMAGES
+) -> tuple[ChartImage, ...]:
+    """`images` with the digests a cluster stack records (`cluster.imageDigests`,
+    `<repository>:<tag>: sha256:...`). A key that names no image of these charts, or a tag
+    other than the one the pinned chart runs, is refused: it would pin nothing."""
+    known = {f"{p.image.repository}:{p.image.tag}": p for p in images}
+    c = Checks("ClusterOperators")
+    for ref in digests:
+        c.expect(
+            ref in known,
+            f"cluster.imageDigests[{ref!r}]",
+            ref,
+            f"one of the chart images ({', '.join(sorted(known))})",
+            "key each digest by the image and tag in docs/blueprints/cluster.md's Chart images "
+            "table (a chart upgrade moves the tags: read the new digests then)",
+        )
+    c.done()
+    return tuple(
+        replace(p, image=replace(p.image, digest=digests[ref], source="cluster.imageDigests"))
+        if (ref := f"{p.image.repository}:{p.image.tag}") in digests
+        else p
+        for p in images
+    )

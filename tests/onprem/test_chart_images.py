@@ -21,9 +21,10 @@ import pytest
 from blueprints import cluster as cluster_blueprint
 from components.onprem.charts import CHART_IMAGES, CHARTS, DIGEST, ChartImage
 from components.onprem.operators import ClusterOperatorsArgs, chart_values, validate
+from core.config import ConfigError
 from core.controls.kubernetes import DIGEST as DIGEST_CONTROL
 from core.errors import ArgsError
-from mlops.plan import Plan
+from mlops.plan import Plan, run_plan
 from tests.schemas import errors, helm_unknown_values, helm_value_paths, upstream
 
 PlanFor = Callable[..., Plan]
@@ -235,3 +236,43 @@ def test_a_bad_pin_is_refused_naming_the_pin_the_value_and_the_fix(
 def test_the_kits_own_pins_pass_the_check() -> None:
     validate(GOOD)
     assert GOOD.images == CHART_IMAGES
+
+
+def test_a_cluster_stack_pins_the_digests_it_records_in_its_config(plan_for: PlanFor) -> None:
+    """`cluster.imageDigests` (the platform team's `crane digest` output) reaches the Helm
+    releases through each chart's own digest value; the images it does not name stay on tag."""
+    digests = {
+        "quay.io/jetstack/cert-manager-controller:v1.17.2": FAKE,
+        "quay.io/argoproj/argoexec:v3.6.2": FAKE,
+        "quay.io/brancz/kube-rbac-proxy:v0.18.0": FAKE,
+    }
+    plan = plan_for("globex-cluster", **{"cluster.imageDigests": digests})
+    releases = {r.inputs["name"]: r.inputs["values"] for r in plan.by_type(HELM)}
+    assert releases["cert-manager"]["image"] == {"tag": "v1.17.2", "digest": FAKE}
+    assert releases["cert-manager"]["webhook"]["image"] == {"tag": "v1.17.2"}
+    assert releases["argo-workflows"]["executor"]["image"]["tag"] == f"v3.6.2@{FAKE}"
+    assert releases["argo-workflows"]["controller"]["image"]["tag"] == "v3.6.2"
+    proxy = releases["kserve"]["kserve"]["controller"]["rbacProxyImage"]
+    assert proxy == f"quay.io/brancz/kube-rbac-proxy:v0.18.0@{FAKE}"
+    assert plan.failed_controls == []
+
+
+@pytest.mark.parametrize(
+    ("digests", "error", "message"),
+    [
+        # an image the charts do not run, or the tag of another chart version: pins nothing
+        ({"quay.io/jetstack/cert-manager-controller:v1.16.0": FAKE}, ArgsError, "one of the"),
+        ({"docker.io/library/nginx:1.27": FAKE}, ArgsError, "Chart images"),
+        # not an index digest, or no tag in the key
+        ({"quay.io/argoproj/argoexec:v3.6.2": "sha256:abc"}, ConfigError, "imageDigests"),
+        ({"quay.io/argoproj/argoexec": FAKE}, ConfigError, "imageDigests"),
+    ],
+)
+def test_a_digest_key_or_value_that_pins_nothing_is_refused_before_any_resource(
+    digests: dict[str, str], error: type[Exception], message: str
+) -> None:
+    with pytest.raises(error) as raised:
+        run_plan("globex-cluster", overrides={"cluster.imageDigests": digests})
+    text = str(raised.value)
+    assert message in text and "nothing was created" in text, text
+    assert next(iter(digests)) in text or "imageDigests" in text
