@@ -6,11 +6,13 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass
 from types import ModuleType
-
-import pulumi
+from typing import TYPE_CHECKING
 
 from core.config import StackSettings
 from core.contract import ENDPOINT_CAPABILITIES, Capability
+
+if TYPE_CHECKING:  # `mlops --help` and `mlops validate` do not load the Pulumi SDK
+    import pulumi
 
 NAMES = ("sagemaker", "azureml", "onprem", "cluster")
 

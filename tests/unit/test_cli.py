@@ -194,3 +194,35 @@ def test_plans_runs_every_stack_in_worker_processes_and_names_a_broken_one(
     assert [row.split()[0][:10] for row in rows] == ["broken-dev", "initech-cl", "initech-de"]
     assert "config" in rows[0] and "ok" in rows[1] and "ok" in rows[2]
     assert "mlops:budgt" in result.output
+
+
+HEAVY = ("pulumi", "pulumi_aws", "pulumi_azure_native", "pulumi_kubernetes", "sagemaker", "azure")
+LIGHT_PROBE = """
+import json, runpy, sys
+sys.argv = ["mlops", *sys.argv[1:]]
+try:
+    runpy.run_module("mlops.cli", run_name="__main__")
+except SystemExit as exc:
+    code = exc.code
+print(json.dumps([code, sorted({m.split(".")[0] for m in sys.modules} & set(%r))]))
+"""
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["validate", "contoso-prod"]])
+def test_help_and_validate_load_no_pulumi_or_pipeline_sdk(argv: list[str]) -> None:
+    """What keeps `mlops --help` and `mlops validate` at about half a second: neither loads the
+    Pulumi SDK, a provider or a pipeline SDK (issue #19)."""
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-c", LIGHT_PROBE % (HEAVY,), *argv],
+        capture_output=True,
+        text=True,
+        cwd=PROJECT_ROOT,
+        timeout=120,
+        check=True,
+    )
+    code, loaded = json.loads(done.stdout.strip().splitlines()[-1])
+    assert code in (0, None), done.stdout
+    assert loaded == []
