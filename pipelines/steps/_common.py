@@ -20,6 +20,12 @@ if TYPE_CHECKING:
     import pandas as pd
 
 TABLE_SUFFIXES = (".csv", ".parquet")
+DEFAULT_CHUNK_ROWS = 1_000_000
+"""Rows a data step holds at once (validate-data, prepare, evaluate); the pipeline setting
+`chunk_rows` (training.chunkRows) overrides it."""
+READ_BUFFER = 1 << 20
+"""Parquet read buffer; with `pre_buffer=False` pyarrow then keeps no column chunk it has
+decoded (with it on, it keeps every one until the file is closed)."""
 FINGERPRINT_PACKAGES = ("numpy", "pandas", "scikit-learn", "scipy", "pandera", "mlflow")
 
 
@@ -148,6 +154,148 @@ def write_table(frame: pd.DataFrame, file: Path) -> Path:
     return file
 
 
+def table_rows(path: Path) -> int | None:
+    """Rows of the table at `path` from the Parquet footers (nothing else is read); None when
+    a file is CSV (its rows are known only by reading it)."""
+    import pyarrow.parquet as pq
+
+    rows = 0
+    for file in table_files(path):
+        if file.suffix != ".parquet":
+            return None
+        rows += pq.ParquetFile(file).metadata.num_rows
+    return rows
+
+
+def _missing(path: Path, columns: list[str] | None, present: Iterable[str]) -> None:
+    missing = [c for c in columns or () if c not in set(present)]
+    if missing:
+        raise StepError(f"{path} lacks the column(s) {', '.join(missing)}")
+
+
+def _file_pieces(file: Path, columns: list[str] | None, rows: int) -> Iterator[pd.DataFrame]:
+    """A file's rows in pieces of at most `rows` rows, in order, one piece in memory at a time."""
+    import pandas as pd
+    import pyarrow.parquet as pq
+
+    if file.suffix == ".parquet":
+        parquet = pq.ParquetFile(file, pre_buffer=False, buffer_size=READ_BUFFER)
+        _missing(file, columns, parquet.schema_arrow.names)
+        for batch in parquet.iter_batches(batch_size=rows, columns=columns):
+            yield batch.to_pandas()
+        return
+    header = pd.read_csv(file, nrows=0).columns
+    _missing(file, columns, header)
+    yield from pd.read_csv(file, usecols=columns, chunksize=rows)
+
+
+def iter_chunks(
+    path: Path, columns: list[str] | None = None, chunk_rows: int = DEFAULT_CHUNK_ROWS
+) -> Iterator[pd.DataFrame]:
+    """The table at `path` in consecutive chunks of exactly `chunk_rows` rows (the last one
+    shorter), indexed by row number in the whole table (0-based, across a folder's files).
+
+    At most one chunk (and the piece of a file being read) is in memory at a time, so a step
+    that keeps only per-chunk results is bounded by `chunk_rows`, not by the table. A table
+    of at most `chunk_rows` rows, or one already in memory inside a run, comes as
+    `read_table` gives it (read once, shared with the next step). An empty table yields one
+    empty chunk, so its columns can still be checked.
+    """
+    import pandas as pd
+
+    if chunk_rows < 1:
+        raise StepError(f"chunk_rows={chunk_rows} is not at least 1; pass --chunk-rows N")
+    files = table_files(path)
+    frame = _MEMO.get(tuple(_identity(f) for f in files)) if _MEMO is not None else None
+    if frame is None:
+        rows = table_rows(path)
+        if rows is not None and rows <= chunk_rows:
+            frame = read_table(path)
+    if frame is not None:
+        if columns is not None:
+            _missing(path, columns, frame.columns)
+            frame = frame[columns]
+        for start in range(0, max(len(frame), 1), chunk_rows):
+            yield frame.iloc[start : start + chunk_rows]
+        return
+    pieces: list[pd.DataFrame] = []
+    held = start = 0
+    for file in files:
+        for piece in _file_pieces(file, columns, chunk_rows):
+            pieces.append(piece)
+            held += len(piece)
+            while held >= chunk_rows:
+                both = pd.concat(pieces, ignore_index=True) if len(pieces) > 1 else pieces[0]
+                chunk = both.iloc[:chunk_rows]
+                chunk.index = pd.RangeIndex(start, start + chunk_rows)
+                yield chunk
+                start += chunk_rows
+                held -= chunk_rows
+                pieces = [both.iloc[chunk_rows:]] if held else []
+    if held or start == 0:
+        both = pd.concat(pieces, ignore_index=True) if len(pieces) > 1 else pieces[0]
+        both.index = pd.RangeIndex(start, start + len(both))
+        yield both
+
+
+class SplitWriter:
+    """Writes a split's data.parquet chunk by chunk (pyarrow `ParquetWriter`) to a hidden
+    partial file that becomes data.parquet only in `close()`: a step that stops half way
+    leaves no data.parquet that looks complete (`discard()` removes the partial file).
+
+    A split written in one chunk is remembered inside a run, as `write_table` does."""
+
+    def __init__(self, folder: Path):
+        self.file = Path(folder) / SPLIT_FILES[0]
+        self.partial = self.file.with_name(f".{self.file.name}.partial")
+        self.writer: Any = None
+        self.rows = 0
+        self.only: pd.DataFrame | None = None
+        self.chunks = 0
+
+    def write(self, frame: pd.DataFrame) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        frame = frame.reset_index(drop=True)
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+        if self.writer is None:
+            self.file.parent.mkdir(parents=True, exist_ok=True)
+            self.file.unlink(missing_ok=True)
+            self.writer = pq.ParquetWriter(self.partial, table.schema)
+        elif not table.schema.equals(self.writer.schema, check_metadata=False):
+            try:
+                table = table.cast(self.writer.schema)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError) as exc:
+                raise StepError(
+                    f"rows {self.rows}-{self.rows + len(frame) - 1} of the split do not have "
+                    f"the column types of the rows before them ({exc}); give every file of "
+                    "the batch the same column types"
+                ) from exc
+        self.writer.write_table(table)
+        self.only = frame if self.chunks == 0 else None
+        self.chunks += 1
+        self.rows += len(frame)
+
+    def close(self) -> Path:
+        """Finish the file and give it its final name; an empty split is written too."""
+        if self.writer is None:
+            raise StepError(f"nothing was written to {self.file}")
+        self.writer.close()
+        os.replace(self.partial, self.file)
+        if _MEMO is not None and self.only is not None:
+            _MEMO.put((_identity(self.file),), self.only)
+        self.only = None
+        return self.file
+
+    def discard(self) -> None:
+        if self.writer is not None:
+            with contextlib.suppress(Exception):
+                self.writer.close()
+        self.partial.unlink(missing_ok=True)
+        self.only = None
+
+
 SPLIT_FILES = ("data.parquet", "data.csv")
 """A split folder's data file: Parquet as prepare writes it; CSV as older runs (and hand-made
 SageMaker channels) have it."""
@@ -159,6 +307,16 @@ def split_file(folder: Path) -> Path | None:
         if (Path(folder) / name).is_file():
             return Path(folder) / name
     return None
+
+
+def split_rows(folder: Path) -> int | None:
+    """Rows of the split in `folder` from its Parquet footer; None for a CSV split."""
+    file = split_file(folder)
+    if file is None:
+        raise StepError(
+            f"no data.parquet or data.csv in {folder}; pass prepare's train/test folder"
+        )
+    return table_rows(file)
 
 
 def read_split(folder: Path, columns: list[str] | None = None) -> pd.DataFrame:
