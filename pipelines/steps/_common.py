@@ -173,20 +173,41 @@ def _missing(path: Path, columns: list[str] | None, present: Iterable[str]) -> N
         raise StepError(f"{path} lacks the column(s) {', '.join(missing)}")
 
 
-def _file_pieces(file: Path, columns: list[str] | None, rows: int) -> Iterator[pd.DataFrame]:
-    """A file's rows in pieces of at most `rows` rows, in order, one piece in memory at a time."""
+PIECE_ROWS = 65_536
+"""Rows pyarrow decodes at a time while a chunk is gathered (it keeps about a piece, not a
+chunk, of decoding buffers)."""
+
+
+def _file_pieces(file: Path, columns: list[str] | None, rows: int) -> Iterator[Any]:
+    """A file's rows in pieces of at most `rows` rows, in order: pyarrow record batches for
+    Parquet, pandas frames for CSV."""
     import pandas as pd
     import pyarrow.parquet as pq
 
     if file.suffix == ".parquet":
         parquet = pq.ParquetFile(file, pre_buffer=False, buffer_size=READ_BUFFER)
         _missing(file, columns, parquet.schema_arrow.names)
-        for batch in parquet.iter_batches(batch_size=rows, columns=columns):
-            yield batch.to_pandas()
+        yield from parquet.iter_batches(batch_size=rows, columns=columns)
         return
     header = pd.read_csv(file, nrows=0).columns
     _missing(file, columns, header)
     yield from pd.read_csv(file, usecols=columns, chunksize=rows)
+
+
+def _frame(pieces: list[Any], start: int) -> pd.DataFrame:
+    """One pandas frame of `pieces` (record batches and/or frames), indexed from `start`."""
+    import pandas as pd
+    import pyarrow as pa
+
+    frame = None
+    if all(isinstance(p, pa.RecordBatch) for p in pieces):
+        with contextlib.suppress(pa.ArrowInvalid):  # files of one folder with other types
+            frame = pa.Table.from_batches(pieces).to_pandas()
+    if frame is None:
+        parts = [p.to_pandas() if isinstance(p, pa.RecordBatch) else p for p in pieces]
+        frame = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+    frame.index = pd.RangeIndex(start, start + len(frame))
+    return frame
 
 
 def iter_chunks(
@@ -195,14 +216,13 @@ def iter_chunks(
     """The table at `path` in consecutive chunks of exactly `chunk_rows` rows (the last one
     shorter), indexed by row number in the whole table (0-based, across a folder's files).
 
-    At most one chunk (and the piece of a file being read) is in memory at a time, so a step
-    that keeps only per-chunk results is bounded by `chunk_rows`, not by the table. A table
-    of at most `chunk_rows` rows, or one already in memory inside a run, comes as
-    `read_table` gives it (read once, shared with the next step). An empty table yields one
+    One chunk is gathered at a time from pieces of `PIECE_ROWS` rows and handed on; this
+    generator keeps no reference to it afterwards, so a step that keeps only per-chunk results
+    (and drops each chunk before asking for the next) is bounded by `chunk_rows`, not by the
+    table. A table of at most `chunk_rows` rows, or one already in memory inside a run, comes
+    as `read_table` gives it (read once, shared with the next step). An empty table yields one
     empty chunk, so its columns can still be checked.
     """
-    import pandas as pd
-
     if chunk_rows < 1:
         raise StepError(f"chunk_rows={chunk_rows} is not at least 1; pass --chunk-rows N")
     files = table_files(path)
@@ -218,24 +238,33 @@ def iter_chunks(
         for start in range(0, max(len(frame), 1), chunk_rows):
             yield frame.iloc[start : start + chunk_rows]
         return
-    pieces: list[pd.DataFrame] = []
+    import pyarrow as pa
+
+    pool = pa.default_memory_pool()
+    pieces: list[Any] = []
     held = start = 0
     for file in files:
-        for piece in _file_pieces(file, columns, chunk_rows):
-            pieces.append(piece)
-            held += len(piece)
-            while held >= chunk_rows:
-                both = pd.concat(pieces, ignore_index=True) if len(pieces) > 1 else pieces[0]
-                chunk = both.iloc[:chunk_rows]
-                chunk.index = pd.RangeIndex(start, start + chunk_rows)
-                yield chunk
-                start += chunk_rows
-                held -= chunk_rows
-                pieces = [both.iloc[chunk_rows:]] if held else []
-    if held or start == 0:
-        both = pd.concat(pieces, ignore_index=True) if len(pieces) > 1 else pieces[0]
-        both.index = pd.RangeIndex(start, start + len(both))
-        yield both
+        for piece in _file_pieces(file, columns, min(chunk_rows, PIECE_ROWS)):
+            while len(piece):
+                take = min(len(piece), chunk_rows - held)
+                if take == len(piece):
+                    pieces.append(piece)
+                    piece = piece[:0]
+                else:
+                    pieces.append(piece[:take])
+                    piece = piece[take:]
+                held += take
+                if held == chunk_rows:
+                    chunk = _frame(pieces, start)
+                    pieces, held, start = [], 0, start + chunk_rows
+                    pool.release_unused()  # the pieces' pages go back to the system
+                    yield chunk
+                    del chunk
+                    pool.release_unused()  # and the chunk's, once the step is done with it
+    if held:
+        yield _frame(pieces, start)
+    elif start == 0:
+        yield read_table(path, columns)  # no rows at all
 
 
 class SplitWriter:

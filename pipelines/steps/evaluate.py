@@ -97,6 +97,7 @@ def score_in_chunks(
         start = int(chunk.index[0]) if len(chunk) else 0
         lo, hi = np.searchsorted(ascending, [start, start + len(chunk)])
         picked.append(chunk.iloc[ascending[lo:hi] - start])
+        del chunk, x  # before the next chunk is read
     sample = pd.concat(picked)
     sample = sample.iloc[np.argsort(order, kind="stable")]  # back to the sampler's order
     y = np.concatenate(ys)

@@ -135,6 +135,7 @@ def check_parity(
         for part in parts:
             rows += len(part)
             diffs.append(max_probability_diff(estimator, onnx_bytes, part))
+            del part  # before the next chunk is read
     except NotExportable as exc:
         return ExportResult(False, str(exc), tolerance, rows=rows, features=features)
     finite = all(np.isfinite(d) for d in diffs)

@@ -101,6 +101,7 @@ def prepare(
             writers["test"].write(test)
             statistics.add_moments(train)
             chunks += 1
+            del chunk, train, test  # before the next chunk is read
         forget_tables(table_files(data))  # split; the batch itself is not read again
         if writers["train"].rows == 0 or writers["test"].rows == 0:
             raise StepError(
@@ -117,6 +118,7 @@ def prepare(
     # columns, as selecting the features would copy them)
     for chunk in iter_chunks(train_file, None, chunk_rows):
         statistics.add_histograms(chunk)
+        del chunk
     meta = {
         "features": features,
         "label": label,

@@ -180,6 +180,7 @@ def validate(
         log.add(_chunk_problems(chunk, contract))
         if drift is not None:
             drift.add(chunk)
+        del chunk  # before the next one is read
     report: dict[str, Any] = {
         "data": str(data),
         "data_hash": data_hash(data),

@@ -219,6 +219,9 @@ def test_baseline_statistics_merged_from_chunks_equal_one_pass(prepared: dict) -
         assert np.max(np.abs(np.asarray(merged["quantiles"]) - exact)) <= width
         assert (merged["quantiles"][0], merged["quantiles"][-1]) == (values.min(), values.max())
         assert sum(merged["proportions"]) == pytest.approx(1.0)
+    # the proportions are exact counts between the edges: the split has no drift from itself
+    drift = drift_report(train, baseline, threshold=0.2)
+    assert {f["psi"] for f in drift["features"].values()} == {0.0}
 
 
 def test_a_bad_batch_leaves_no_split_that_looks_complete(
