@@ -226,7 +226,8 @@ def iter_chunks(
     if chunk_rows < 1:
         raise StepError(f"chunk_rows={chunk_rows} is not at least 1; pass --chunk-rows N")
     files = table_files(path)
-    frame = _MEMO.get(tuple(_identity(f) for f in files)) if _MEMO is not None else None
+    key = tuple(_identity(f) for f in files)
+    frame = _MEMO.get(key) if _MEMO is not None else None
     if frame is None:
         rows = table_rows(path)
         if rows is not None and rows <= chunk_rows:
@@ -262,7 +263,10 @@ def iter_chunks(
                     del chunk
                     pool.release_unused()  # and the chunk's, once the step is done with it
     if held:
-        yield _frame(pieces, start)
+        chunk = _frame(pieces, start)
+        if start == 0 and columns is None and _MEMO is not None:
+            _MEMO.put(key, chunk)  # a CSV batch of one chunk is read once in a run, too
+        yield chunk
     elif start == 0:
         yield read_table(path, columns)  # no rows at all
 

@@ -18,10 +18,11 @@ from core.config import ConfigError, validate_settings
 from pipelines import explain
 from pipelines.data import synthetic
 from pipelines.definition import PipelineSettings, SettingsError
+from pipelines.steps import _common
 from pipelines.steps import evaluate as evaluate_step
 from pipelines.steps import prepare as prepare_step
 from pipelines.steps import train as train_step
-from pipelines.steps._common import StepError, iter_chunks, load_contract
+from pipelines.steps._common import StepError, iter_chunks, load_contract, run_memo
 from pipelines.steps.onnx_parity import export_model
 from pipelines.steps.register import lineage
 from pipelines.steps.stats import (
@@ -95,6 +96,26 @@ def test_chunks_have_exactly_chunk_rows_and_global_row_numbers(
         list(iter_chunks(folder, ["mean_radius", "nope"], CHUNK))
     with pytest.raises(StepError, match=r"b\.csv lacks the column\(s\) nope"):
         list(iter_chunks(folder / "b.csv", ["mean_radius", "nope"], 300))
+
+
+def test_inside_a_run_a_small_csv_batch_is_read_once(
+    frame: pd.DataFrame, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reads: list[str] = []
+    real = _common._file_pieces
+
+    def counting(file: Path, columns: list[str] | None, rows: int):  # noqa: ANN202
+        reads.append(Path(file).name)
+        return real(file, columns, rows)
+
+    monkeypatch.setattr(_common, "_file_pieces", counting)
+    batch = tmp_path / "batch.csv"
+    frame.iloc[:1_000].to_csv(batch, index=False)
+    with run_memo():
+        report = validate(batch, contract=CONTRACT, baseline=None, drift_threshold=0.2)
+        meta = _prepare(batch, tmp_path / "out", chunk_rows=CHUNK * 10)
+    assert report["status"] == "passed" and meta["rows_train"] + meta["rows_test"] == 1_000
+    assert reads == ["batch.csv"]
 
 
 def test_validation_finds_failures_in_every_chunk_with_their_row_numbers(
