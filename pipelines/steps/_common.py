@@ -210,6 +210,17 @@ def _frame(pieces: list[Any], start: int) -> pd.DataFrame:
     return frame
 
 
+def one_chunk(path: Path, chunk_rows: int) -> bool:
+    """Whether the table at `path` is read as one chunk of `chunk_rows` rows: it is in memory
+    in this run, or its Parquet footers say it has at most that many rows."""
+    files = table_files(path)
+    frame = _MEMO.get(tuple(_identity(f) for f in files)) if _MEMO is not None else None
+    if frame is not None:
+        return len(frame) <= chunk_rows
+    rows = table_rows(path)
+    return rows is not None and rows <= chunk_rows
+
+
 def iter_chunks(
     path: Path, columns: list[str] | None = None, chunk_rows: int = DEFAULT_CHUNK_ROWS
 ) -> Iterator[pd.DataFrame]:
@@ -236,7 +247,10 @@ def iter_chunks(
         if columns is not None:
             _missing(path, columns, frame.columns)
             frame = frame[columns]
-        for start in range(0, max(len(frame), 1), chunk_rows):
+        if len(frame) <= chunk_rows:
+            yield frame  # the table itself, as a one-piece read gives it
+            return
+        for start in range(0, len(frame), chunk_rows):
             yield frame.iloc[start : start + chunk_rows]
         return
     import pyarrow as pa
@@ -276,13 +290,15 @@ class SplitWriter:
     partial file that becomes data.parquet only in `close()`: a step that stops half way
     leaves no data.parquet that looks complete (`discard()` removes the partial file).
 
-    A split written in one chunk is remembered inside a run, as `write_table` does."""
+    With `remember` (the split comes from a batch of one chunk), the split is remembered inside
+    a run, as `write_table` does; without it nothing is held between chunks."""
 
-    def __init__(self, folder: Path):
+    def __init__(self, folder: Path, *, remember: bool = False):
         self.file = Path(folder) / SPLIT_FILES[0]
         self.partial = self.file.with_name(f".{self.file.name}.partial")
         self.writer: Any = None
         self.rows = 0
+        self.remember = remember
         self.only: pd.DataFrame | None = None
         self.chunks = 0
 
@@ -306,7 +322,7 @@ class SplitWriter:
                     "the batch the same column types"
                 ) from exc
         self.writer.write_table(table)
-        self.only = frame if self.chunks == 0 else None
+        self.only = frame if self.remember and self.chunks == 0 else None
         self.chunks += 1
         self.rows += len(frame)
 

@@ -36,6 +36,7 @@ from pipelines.steps._common import (
     forget_tables,
     iter_chunks,
     load_contract,
+    one_chunk,
     read_json,
     table_files,
     write_json,
@@ -92,7 +93,11 @@ def prepare(
     label = contract["label"]["column"]
     features = feature_columns(contract)
     statistics = BaselineStatistics(features)
-    writers = {"train": SplitWriter(train_dir), "test": SplitWriter(test_dir)}
+    remember = one_chunk(data, chunk_rows)  # then train and evaluate take the splits from memory
+    writers = {
+        "train": SplitWriter(train_dir, remember=remember),
+        "test": SplitWriter(test_dir, remember=remember),
+    }
     chunks = 0
     try:
         for index, chunk in enumerate(iter_chunks(data, [*features, label], chunk_rows)):
