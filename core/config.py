@@ -54,6 +54,12 @@ class NetworkSettings(_Model):
     takes a second /24, a /16 to /23), used when mode is private."""
 
 
+CHUNK_ROWS_RANGE = (100, 100_000_000)
+"""Allowed training.chunkRows: rows the pipeline's data steps hold at once."""
+MAX_TRAIN_ROWS_RANGE = (100, 1_000_000_000)
+"""Allowed training.maxRows: most rows the trainer is fitted on."""
+
+
 class TrainingSettings(_Model):
     instance_type: str = "ml.m5.large"
     """Training instance or VM size (AWS `ml.*`, Azure `Standard_*`; on-prem it is ignored)."""
@@ -69,6 +75,12 @@ class TrainingSettings(_Model):
     """CPU request of a training pod (on-prem)."""
     memory: str = Field("2Gi", pattern=r"^\d+(Mi|Gi)$")
     """Memory request of a training pod (on-prem)."""
+    chunk_rows: int = Field(1_000_000, ge=CHUNK_ROWS_RANGE[0], le=CHUNK_ROWS_RANGE[1])
+    """Rows the pipeline's data steps hold at once (validate, split, score, ONNX parity); with
+    training.maxRows it bounds the pipeline's memory whatever the batch size."""
+    max_rows: int = Field(1_000_000, ge=MAX_TRAIN_ROWS_RANGE[0], le=MAX_TRAIN_ROWS_RANGE[1])
+    """Most rows the model is fitted on: a larger train split is sampled (uniform, seeded)
+    and the version records it (tags training_rows, training_sampled)."""
 
 
 class EndpointSettings(_Model):

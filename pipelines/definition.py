@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, fields
 from types import MappingProxyType
 from typing import Any, Literal
 
-from core.config import StackSettings
+from core.config import CHUNK_ROWS_RANGE, MAX_TRAIN_ROWS_RANGE, StackSettings
 from core.names import model_name
 
 Tier = Literal["dev", "staging", "prod"]
@@ -82,6 +82,13 @@ class PipelineSettings:
     """The register step exports the model to ONNX and checks parity (export.onnx)."""
     onnx_tolerance: float = 1e-4
     """Largest allowed |probability difference| of the ONNX export (export.tolerance)."""
+    chunk_rows: int = 1_000_000
+    """Rows the data steps hold at once: validate-data, prepare, evaluate and the register
+    step's ONNX parity read the batch and the splits this many rows at a time
+    (training.chunkRows)."""
+    max_train_rows: int = 1_000_000
+    """Most rows the trainer is fitted on; a larger train split is sampled, uniform and
+    seeded (training.maxRows)."""
 
     @property
     def approval_mode(self) -> str:
@@ -151,6 +158,22 @@ def validate_settings(settings: PipelineSettings) -> None:
             settings.permutation_repeats,
             "within [1, 100]",
             "set explain.permutationRepeats",
+        )
+    low, high = CHUNK_ROWS_RANGE
+    if not (isinstance(settings.chunk_rows, int) and low <= settings.chunk_rows <= high):
+        bad(
+            "training.chunk_rows",
+            settings.chunk_rows,
+            f"a whole number within [{low:,}, {high:,}]",
+            "set training.chunkRows (rows held at once; lower it to use less memory)",
+        )
+    low, high = MAX_TRAIN_ROWS_RANGE
+    if not (isinstance(settings.max_train_rows, int) and low <= settings.max_train_rows <= high):
+        bad(
+            "training.max_rows",
+            settings.max_train_rows,
+            f"a whole number within [{low:,}, {high:,}]",
+            "set training.maxRows (most rows the model is fitted on)",
         )
     if not 0.0 < settings.onnx_tolerance <= 0.5:
         bad("export.tolerance", settings.onnx_tolerance, "within (0, 0.5]", "set export.tolerance")
@@ -269,6 +292,8 @@ PARAMS: tuple[Param, ...] = (
     Param("permutation_repeats", "integer", "Repeats of permutation importance (evaluate)."),
     Param("export_onnx", "integer", "1: export the model to ONNX at registration, 0: do not."),
     Param("onnx_tolerance", "float", "Largest allowed |probability difference| of the ONNX."),
+    Param("chunk_rows", "integer", "Rows the data steps hold at once (bounds their memory)."),
+    Param("max_train_rows", "integer", "Most rows the trainer is fitted on (seeded sample above)."),
 )
 PARAM_BY_NAME: Mapping[str, Param] = MappingProxyType({p.name: p for p in PARAMS})
 
@@ -283,7 +308,7 @@ PIPELINE: tuple[Step, ...] = (
             Input("baseline", "param:baseline_uri", optional=True),
         ),
         outputs=("report",),
-        params=("contract", "drift_threshold"),
+        params=("contract", "drift_threshold", "chunk_rows"),
     ),
     Step(
         "prepare",
@@ -295,7 +320,7 @@ PIPELINE: tuple[Step, ...] = (
             Input("report", "validate-data.report", order_only=True),
         ),
         outputs=("train", "test", "baseline"),
-        params=("contract", "test_size", "seed"),
+        params=("contract", "test_size", "seed", "chunk_rows"),
     ),
     Step(
         "train",
@@ -304,7 +329,7 @@ PIPELINE: tuple[Step, ...] = (
         "Fit the estimator and save it in MLflow format.",
         inputs=(Input("train", "prepare.train"),),
         outputs=("model",),
-        params=("trainer", "hyperparameters", "seed"),
+        params=("trainer", "hyperparameters", "seed", "max_train_rows"),
     ),
     Step(
         "evaluate",
@@ -313,7 +338,7 @@ PIPELINE: tuple[Step, ...] = (
         "Accuracy, F1, ROC AUC to evaluation.json; ROC curve and confusion matrix as PNG.",
         inputs=(Input("model", "train.model"), Input("test", "prepare.test")),
         outputs=("evaluation",),
-        params=("permutation_repeats", "seed"),
+        params=("permutation_repeats", "seed", "chunk_rows"),
     ),
     Step(
         "quality-gate",
@@ -338,7 +363,7 @@ PIPELINE: tuple[Step, ...] = (
             Input("test", "prepare.test"),
         ),
         outputs=("registration",),
-        params=("model_name", "approval_status", "export_onnx", "onnx_tolerance"),
+        params=("model_name", "approval_status", "export_onnx", "onnx_tolerance", "chunk_rows"),
     ),
 )
 STEP_BY_NAME: Mapping[str, Step] = MappingProxyType({s.name: s for s in PIPELINE})
@@ -367,6 +392,8 @@ def parameter_defaults(
         "permutation_repeats": int(settings.permutation_repeats),
         "export_onnx": 1 if settings.export_onnx else 0,
         "onnx_tolerance": float(settings.onnx_tolerance),
+        "chunk_rows": int(settings.chunk_rows),
+        "max_train_rows": int(settings.max_train_rows),
     }
 
 
@@ -414,6 +441,8 @@ def pipeline_settings_from_stack(stack: StackSettings, **overrides: Any) -> Pipe
         "clarify": bool(stack.explain.clarify),
         "export_onnx": bool(stack.export.onnx),
         "onnx_tolerance": float(stack.export.tolerance),
+        "chunk_rows": int(stack.training.chunk_rows),
+        "max_train_rows": int(stack.training.max_rows),
     }
     values.update(overrides)
     settings = PipelineSettings(**values)

@@ -49,7 +49,11 @@ from pipelines.steps._common import hash_path, run_memo
 
 CACHE_VERSION = "1"
 STEPS_DIR = Path(__file__).resolve().parent / "steps"
-EXTRA_CODE = {"prepare": ("validate.py",), "evaluate": ("../explain.py",)}
+EXTRA_CODE = {
+    "validate-data": ("stats.py",),
+    "prepare": ("stats.py",),
+    "evaluate": ("../explain.py",),
+}
 
 
 @dataclass

@@ -20,6 +20,12 @@ if TYPE_CHECKING:
     import pandas as pd
 
 TABLE_SUFFIXES = (".csv", ".parquet")
+DEFAULT_CHUNK_ROWS = 1_000_000
+"""Rows a data step holds at once (validate-data, prepare, evaluate); the pipeline setting
+`chunk_rows` (training.chunkRows) overrides it."""
+READ_BUFFER = 1 << 20
+"""Parquet read buffer; with `pre_buffer=False` pyarrow then keeps no column chunk it has
+decoded (with it on, it keeps every one until the file is closed)."""
 FINGERPRINT_PACKAGES = ("numpy", "pandas", "scikit-learn", "scipy", "pandera", "mlflow")
 
 
@@ -148,6 +154,197 @@ def write_table(frame: pd.DataFrame, file: Path) -> Path:
     return file
 
 
+def table_rows(path: Path) -> int | None:
+    """Rows of the table at `path` from the Parquet footers (nothing else is read); None when
+    a file is CSV (its rows are known only by reading it)."""
+    import pyarrow.parquet as pq
+
+    rows = 0
+    for file in table_files(path):
+        if file.suffix != ".parquet":
+            return None
+        rows += pq.ParquetFile(file).metadata.num_rows
+    return rows
+
+
+def _missing(path: Path, columns: list[str] | None, present: Iterable[str]) -> None:
+    missing = [c for c in columns or () if c not in set(present)]
+    if missing:
+        raise StepError(f"{path} lacks the column(s) {', '.join(missing)}")
+
+
+PIECE_ROWS = 65_536
+"""Rows pyarrow decodes at a time while a chunk is gathered (it keeps about a piece, not a
+chunk, of decoding buffers)."""
+
+
+def _file_pieces(file: Path, columns: list[str] | None, rows: int) -> Iterator[Any]:
+    """A file's rows in pieces of at most `rows` rows, in order: pyarrow record batches for
+    Parquet, pandas frames for CSV."""
+    import pandas as pd
+    import pyarrow.parquet as pq
+
+    if file.suffix == ".parquet":
+        parquet = pq.ParquetFile(file, pre_buffer=False, buffer_size=READ_BUFFER)
+        _missing(file, columns, parquet.schema_arrow.names)
+        yield from parquet.iter_batches(batch_size=rows, columns=columns)
+        return
+    header = pd.read_csv(file, nrows=0).columns
+    _missing(file, columns, header)
+    yield from pd.read_csv(file, usecols=columns, chunksize=rows)
+
+
+def _frame(pieces: list[Any], start: int) -> pd.DataFrame:
+    """One pandas frame of `pieces` (record batches and/or frames), indexed from `start`."""
+    import pandas as pd
+    import pyarrow as pa
+
+    frame = None
+    if all(isinstance(p, pa.RecordBatch) for p in pieces):
+        with contextlib.suppress(pa.ArrowInvalid):  # files of one folder with other types
+            frame = pa.Table.from_batches(pieces).to_pandas()
+    if frame is None:
+        parts = [p.to_pandas() if isinstance(p, pa.RecordBatch) else p for p in pieces]
+        frame = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+    frame.index = pd.RangeIndex(start, start + len(frame))
+    return frame
+
+
+def one_chunk(path: Path, chunk_rows: int) -> bool:
+    """Whether the table at `path` is read as one chunk of `chunk_rows` rows: it is in memory
+    in this run, or its Parquet footers say it has at most that many rows."""
+    files = table_files(path)
+    frame = _MEMO.get(tuple(_identity(f) for f in files)) if _MEMO is not None else None
+    if frame is not None:
+        return len(frame) <= chunk_rows
+    rows = table_rows(path)
+    return rows is not None and rows <= chunk_rows
+
+
+def iter_chunks(
+    path: Path, columns: list[str] | None = None, chunk_rows: int = DEFAULT_CHUNK_ROWS
+) -> Iterator[pd.DataFrame]:
+    """The table at `path` in consecutive chunks of exactly `chunk_rows` rows (the last one
+    shorter), indexed by row number in the whole table (0-based, across a folder's files).
+
+    One chunk is gathered at a time from pieces of `PIECE_ROWS` rows and handed on; this
+    generator keeps no reference to it afterwards, so a step that keeps only per-chunk results
+    (and drops each chunk before asking for the next) is bounded by `chunk_rows`, not by the
+    table. A table of at most `chunk_rows` rows, or one already in memory inside a run, comes
+    as `read_table` gives it (read once, shared with the next step). An empty table yields one
+    empty chunk, so its columns can still be checked.
+    """
+    if chunk_rows < 1:
+        raise StepError(f"chunk_rows={chunk_rows} is not at least 1; pass --chunk-rows N")
+    files = table_files(path)
+    key = tuple(_identity(f) for f in files)
+    frame = _MEMO.get(key) if _MEMO is not None else None
+    if frame is None:
+        rows = table_rows(path)
+        if rows is not None and rows <= chunk_rows:
+            frame = read_table(path)
+    if frame is not None:
+        if columns is not None:
+            _missing(path, columns, frame.columns)
+            frame = frame[columns]
+        if len(frame) <= chunk_rows:
+            yield frame  # the table itself, as a one-piece read gives it
+            return
+        for start in range(0, len(frame), chunk_rows):
+            yield frame.iloc[start : start + chunk_rows]
+        return
+    import pyarrow as pa
+
+    pool = pa.default_memory_pool()
+    pieces: list[Any] = []
+    held = start = 0
+    for file in files:
+        for piece in _file_pieces(file, columns, min(chunk_rows, PIECE_ROWS)):
+            while len(piece):
+                take = min(len(piece), chunk_rows - held)
+                if take == len(piece):
+                    pieces.append(piece)
+                    piece = piece[:0]
+                else:
+                    pieces.append(piece[:take])
+                    piece = piece[take:]
+                held += take
+                if held == chunk_rows:
+                    chunk = _frame(pieces, start)
+                    pieces, held, start = [], 0, start + chunk_rows
+                    pool.release_unused()  # the pieces' pages go back to the system
+                    yield chunk
+                    del chunk
+                    pool.release_unused()  # and the chunk's, once the step is done with it
+    if held:
+        chunk = _frame(pieces, start)
+        if start == 0 and columns is None and _MEMO is not None:
+            _MEMO.put(key, chunk)  # a CSV batch of one chunk is read once in a run, too
+        yield chunk
+    elif start == 0:
+        yield read_table(path, columns)  # no rows at all
+
+
+class SplitWriter:
+    """Writes a split's data.parquet chunk by chunk (pyarrow `ParquetWriter`) to a hidden
+    partial file that becomes data.parquet only in `close()`: a step that stops half way
+    leaves no data.parquet that looks complete (`discard()` removes the partial file).
+
+    With `remember` (the split comes from a batch of one chunk), the split is remembered inside
+    a run, as `write_table` does; without it nothing is held between chunks."""
+
+    def __init__(self, folder: Path, *, remember: bool = False):
+        self.file = Path(folder) / SPLIT_FILES[0]
+        self.partial = self.file.with_name(f".{self.file.name}.partial")
+        self.writer: Any = None
+        self.rows = 0
+        self.remember = remember
+        self.only: pd.DataFrame | None = None
+        self.chunks = 0
+
+    def write(self, frame: pd.DataFrame) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        frame = frame.reset_index(drop=True)
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+        if self.writer is None:
+            self.file.parent.mkdir(parents=True, exist_ok=True)
+            self.file.unlink(missing_ok=True)
+            self.writer = pq.ParquetWriter(self.partial, table.schema)
+        elif not table.schema.equals(self.writer.schema, check_metadata=False):
+            try:
+                table = table.cast(self.writer.schema)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError) as exc:
+                raise StepError(
+                    f"rows {self.rows}-{self.rows + len(frame) - 1} of the split do not have "
+                    f"the column types of the rows before them ({exc}); give every file of "
+                    "the batch the same column types"
+                ) from exc
+        self.writer.write_table(table)
+        self.only = frame if self.remember and self.chunks == 0 else None
+        self.chunks += 1
+        self.rows += len(frame)
+
+    def close(self) -> Path:
+        """Finish the file and give it its final name; an empty split is written too."""
+        if self.writer is None:
+            raise StepError(f"nothing was written to {self.file}")
+        self.writer.close()
+        os.replace(self.partial, self.file)
+        if _MEMO is not None and self.only is not None:
+            _MEMO.put((_identity(self.file),), self.only)
+        self.only = None
+        return self.file
+
+    def discard(self) -> None:
+        if self.writer is not None:
+            with contextlib.suppress(Exception):
+                self.writer.close()
+        self.partial.unlink(missing_ok=True)
+        self.only = None
+
+
 SPLIT_FILES = ("data.parquet", "data.csv")
 """A split folder's data file: Parquet as prepare writes it; CSV as older runs (and hand-made
 SageMaker channels) have it."""
@@ -159,6 +356,16 @@ def split_file(folder: Path) -> Path | None:
         if (Path(folder) / name).is_file():
             return Path(folder) / name
     return None
+
+
+def split_rows(folder: Path) -> int | None:
+    """Rows of the split in `folder` from its Parquet footer; None for a CSV split."""
+    file = split_file(folder)
+    if file is None:
+        raise StepError(
+            f"no data.parquet or data.csv in {folder}; pass prepare's train/test folder"
+        )
+    return table_rows(file)
 
 
 def read_split(folder: Path, columns: list[str] | None = None) -> pd.DataFrame:

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from pipelines.steps._common import read_split
+from pipelines.steps._common import DEFAULT_CHUNK_ROWS, StepError, iter_chunks, split_file
 
 ONNX_FILE = "model.onnx"
 REPORT_FILE = "export.json"
@@ -127,26 +127,40 @@ def max_probability_diff(estimator: Any, onnx_bytes: bytes, x: Any) -> float:
 def check_parity(
     estimator: Any, onnx_bytes: bytes, x: Any, tolerance: float, features: tuple[str, ...] = ()
 ) -> ExportResult:
-    """Parity of an ONNX graph with `estimator` on `x`: passed when the max diff <= tolerance."""
+    """Parity of an ONNX graph with `estimator` on `x` (rows, or an iterable of chunks of
+    rows, one in memory at a time): passed when the max diff over every row <= tolerance."""
+    parts = [x] if hasattr(x, "shape") else x
+    rows, diffs = 0, []
     try:
-        diff = max_probability_diff(estimator, onnx_bytes, x)
+        for part in parts:
+            rows += len(part)
+            diffs.append(max_probability_diff(estimator, onnx_bytes, part))
+            del part  # before the next chunk is read
     except NotExportable as exc:
-        return ExportResult(False, str(exc), tolerance, rows=len(x), features=features)
-    if not np.isfinite(diff) or diff > tolerance:
+        return ExportResult(False, str(exc), tolerance, rows=rows, features=features)
+    finite = all(np.isfinite(d) for d in diffs)
+    diff = max(diffs, default=0.0) if finite else float("nan")
+    if not finite or diff > tolerance:
         reason = (
             f"parity failed: max |p_onnx - p_model| {diff:.3e} > export.tolerance "
-            f"{tolerance:g} on {len(x)} evaluation rows; serve this version in real time or "
+            f"{tolerance:g} on {rows} evaluation rows; serve this version in real time or "
             "batch, or raise export.tolerance if the difference is acceptable at the edge"
         )
-        return ExportResult(False, reason, tolerance, diff, len(x), features)
+        return ExportResult(False, reason, tolerance, diff, rows, features)
     reason = f"parity passed: max |p_onnx - p_model| {diff:.3e} <= {tolerance:g}"
-    return ExportResult(True, reason, tolerance, diff, len(x), features)
+    return ExportResult(True, reason, tolerance, diff, rows, features)
 
 
 def export_model(
-    model_dir: Path, test_dir: Path, out_dir: Path, *, tolerance: float
+    model_dir: Path,
+    test_dir: Path,
+    out_dir: Path,
+    *,
+    tolerance: float,
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
 ) -> ExportResult:
-    """Export the MLflow model at `model_dir` to `out_dir`, checked on the evaluation split.
+    """Export the MLflow model at `model_dir` to `out_dir`, checked on the evaluation split
+    (read `chunk_rows` rows at a time).
 
     Writes export.json always and model.onnx only when the parity check passed."""
     import mlflow.sklearn
@@ -154,7 +168,12 @@ def export_model(
     out_dir.mkdir(parents=True, exist_ok=True)
     meta = json.loads((test_dir / "schema.json").read_text())
     features = tuple(meta["features"])
-    x = read_split(test_dir, list(features))
+    file = split_file(test_dir)
+    if file is None:
+        raise StepError(
+            f"no data.parquet or data.csv in {test_dir}; pass prepare's train/test folder"
+        )
+    x = _Chunks(file, list(features), chunk_rows)
     try:
         estimator = mlflow.sklearn.load_model(str(model_dir))
         onnx_bytes = to_onnx(estimator, len(features))
@@ -175,6 +194,25 @@ def export_model(
             result = ExportResult(**{**asdict(result), "onnx_file": ONNX_FILE})
     (out_dir / REPORT_FILE).write_text(json.dumps(result.to_dict(), indent=2, sort_keys=True))
     return result
+
+
+class _Chunks:
+    """The evaluation split as chunks of rows (read when iterated), with its row count."""
+
+    def __init__(self, file: Path, columns: list[str], chunk_rows: int):
+        self.file, self.columns, self.chunk_rows = file, columns, chunk_rows
+        self.rows: int | None = None
+
+    def __iter__(self) -> Any:
+        self.rows = 0
+        for chunk in iter_chunks(self.file, self.columns, self.chunk_rows):
+            self.rows += len(chunk)
+            yield chunk
+
+    def __len__(self) -> int:
+        if self.rows is None:
+            self.rows = sum(len(chunk) for chunk in self)
+        return self.rows
 
 
 def fetch_onnx(tracking_uri: str, model_name: str, version: str, dest: Path) -> Path:

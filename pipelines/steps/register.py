@@ -10,7 +10,9 @@ registration.json then says why. A model folder registered before (same content 
 registered twice; its existing version is reported.
 
 Lineage tags on the version: data_hash, code_version, environment fingerprint, pipeline_run_id,
-model_hash, approval_status; parameters and metrics are on the version's MLflow run.
+model_hash, approval_status, training_rows and training_sampled (true when the trainer was fit
+on a sample of a train split larger than training.maxRows); parameters (among them
+train_rows, train_rows_available, train_max_rows) and metrics are on the version's MLflow run.
 Approval: 'approved' sets the tag and moves the 'champion' alias to the version; 'pending'
 leaves the alias where it is until someone approves.
 
@@ -33,7 +35,14 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from pipelines.steps._common import StepError, hash_path, read_json, split_file, write_json
+from pipelines.steps._common import (
+    DEFAULT_CHUNK_ROWS,
+    StepError,
+    hash_path,
+    read_json,
+    split_file,
+    write_json,
+)
 from pipelines.steps.onnx_parity import ExportResult, export_model
 
 APPROVALS = ("approved", "pending")
@@ -52,9 +61,17 @@ def lineage(
         "environment": env,
         "pipeline_run_id": pipeline_run_id,
         "model_hash": hash_path(model),
+        "training_rows": training.get("rows"),
+        "training_sample": {
+            "rows_available": training.get("rows_available", training.get("rows")),
+            **training.get("sample", {"sampled": False}),
+        },
         "parameters": {
             "trainer": training.get("trainer"),
             "seed": training.get("seed"),
+            "train_rows": training.get("rows"),
+            "train_rows_available": training.get("rows_available", training.get("rows")),
+            "train_max_rows": training.get("sample", {}).get("max_rows"),
             **{f"hp_{k}": v for k, v in training.get("hyperparameters", {}).items()},
             **{
                 f"gate_{k}": read_json(gate / "gate.json").get(k)
@@ -88,6 +105,7 @@ def register(
     test: Path | None = None,
     export_onnx: bool = True,
     onnx_tolerance: float = 1e-4,
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
 ) -> dict[str, Any]:
     decision = read_json(gate / "gate.json")
     if not decision.get("passed"):
@@ -128,7 +146,7 @@ def register(
     import tempfile
 
     export_dir = Path(tempfile.mkdtemp(prefix="onnx-"))
-    facts["export"] = _export(model, test, export_dir, export_onnx, onnx_tolerance)
+    facts["export"] = _export(model, test, export_dir, export_onnx, onnx_tolerance, chunk_rows)
     importance = read_json(evaluation / "evaluation.json").get("feature_importance") or {}
     facts["feature_importance"] = importance
     experiment_id = _experiment(client, model_name, artifact_root)
@@ -165,6 +183,8 @@ def register(
         )
     }
     tags["approval_status"] = approval_status
+    tags["training_rows"] = str(facts["training_rows"])
+    tags["training_sampled"] = str(bool(facts["training_sample"].get("sampled"))).lower()
     tags.update(facts["export"]["tags"])
     if importance.get("features"):
         top = {f["feature"]: f["importance_mean"] for f in importance["features"][:10]}
@@ -188,7 +208,12 @@ def register(
 
 
 def _export(
-    model: Path, test: Path | None, out: Path, enabled: bool, tolerance: float
+    model: Path,
+    test: Path | None,
+    out: Path,
+    enabled: bool,
+    tolerance: float,
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
 ) -> dict[str, Any]:
     """ONNX export and parity of `model` into `out`; never raises (the version registers)."""
     if not enabled:
@@ -200,7 +225,7 @@ def _export(
             tolerance,
         )
     else:
-        result = export_model(model, test, out, tolerance=tolerance)
+        result = export_model(model, test, out, tolerance=tolerance, chunk_rows=chunk_rows)
     write_json(out / "export.json", result.to_dict())
     return {**result.to_dict(), "tags": result.tags()}
 
@@ -219,6 +244,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--test", type=Path, default=None)
     parser.add_argument("--export-onnx", type=int, default=1, choices=(0, 1))
     parser.add_argument("--onnx-tolerance", type=float, default=1e-4)
+    parser.add_argument(
+        "--chunk-rows", type=int, default=DEFAULT_CHUNK_ROWS, help="rows checked at a time"
+    )
     parser.add_argument("--registration-dir", type=Path, required=True)
     parser.add_argument("--model-name", required=True)
     parser.add_argument("--approval-status", default="pending")
@@ -247,6 +275,7 @@ def main(argv: list[str] | None = None) -> int:
             test=args.test,
             export_onnx=bool(args.export_onnx),
             onnx_tolerance=args.onnx_tolerance,
+            chunk_rows=args.chunk_rows,
         )
     except StepError as exc:
         print(f"register: {exc}", file=sys.stderr)

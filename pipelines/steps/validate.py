@@ -1,10 +1,14 @@
 """validate-data: the batch against its data contract (pandera) and against drift (PSI, KS).
 
     python -m pipelines.steps.validate --data PATH [--baseline DIR] --report-dir DIR \
-        [--contract FILE] [--drift-threshold 0.2]
+        [--contract FILE] [--drift-threshold 0.2] [--chunk-rows 1000000]
 
 Writes DIR/report.json. Exit code 0 when the batch passes, 1 when it fails (the report and
-stderr name each column and rule), 2 when the step cannot run at all.
+stderr name each column and rule, with the first row numbers), 2 when the step cannot run.
+
+The batch is read `--chunk-rows` rows at a time (Parquet record batches): each chunk is
+validated with the same pandera schema and counted for drift, and only the problems and
+counts are kept, so memory is bounded by the chunk, not by the batch.
 """
 
 from __future__ import annotations
@@ -14,20 +18,22 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from pipelines.steps._common import (
+    DEFAULT_CHUNK_ROWS,
     StepError,
     data_hash,
     feature_columns,
+    iter_chunks,
     load_contract,
     read_json,
-    read_table,
     write_json,
 )
+from pipelines.steps.stats import DriftAccumulator, drift_report, feature_statistics, psi
 
-EPS = 1e-4
+__all__ = ["contract_problems", "drift_report", "feature_statistics", "psi", "validate"]
+
 MAX_EXAMPLES = 3
 
 
@@ -70,8 +76,9 @@ def _rule_text(check: str) -> str:
     return check
 
 
-def contract_problems(frame: pd.DataFrame, contract: dict[str, Any]) -> list[dict[str, Any]]:
-    """One problem per (column, rule) the batch breaks, with a count and example values."""
+def _chunk_problems(frame: pd.DataFrame, contract: dict[str, Any]) -> list[dict[str, Any]]:
+    """One entry per (column, rule) `frame` breaks: count, example values and row numbers
+    (the frame's index: row numbers in the whole batch)."""
     import pandera.pandas as pa
 
     try:
@@ -94,139 +101,123 @@ def contract_problems(frame: pd.DataFrame, contract: dict[str, Any]) -> list[dic
         if str(row["check"]).startswith("coerce_dtype"):
             seen.add((column, "coerce"))
         same = cases[(cases["column"] == row["column"]) & (cases["check"] == row["check"])]
-        count = 1 if rule == "required column missing" else len(same)
-        examples = (
-            []
-            if rule == "required column missing"
-            else [
-                None if pd.isna(v) else v for v in same["failure_case"].head(MAX_EXAMPLES).tolist()
-            ]
-        )
+        whole = rule == "required column missing"
+        head = same.head(MAX_EXAMPLES)
         problems.append(
             {
                 "column": str(column),
                 "rule": rule,
-                "rows": int(count),
-                "examples": examples,
-                "message": f"column '{column}': {rule}"
-                + (f" in {count} row(s), e.g. {examples}" if examples else ""),
+                "rows": 1 if whole else len(same),
+                "examples": []
+                if whole
+                else [None if pd.isna(v) else v for v in head["failure_case"].tolist()],
+                "row_numbers": []
+                if whole
+                else [int(i) for i in head["index"].tolist() if not pd.isna(i)],
             }
         )
     return problems
 
 
-def psi(expected: np.ndarray, actual: np.ndarray) -> float:
-    """Population stability index between two bin-proportion vectors."""
-    e = np.clip(np.asarray(expected, dtype=float), EPS, None)
-    a = np.clip(np.asarray(actual, dtype=float), EPS, None)
-    return float(np.sum((a - e) * np.log(a / e)))
+class ProblemLog:
+    """Problems of a batch validated chunk by chunk: counts added up, the first examples and
+    row numbers kept, each (column, rule) once, in the order first found."""
+
+    def __init__(self) -> None:
+        self.found: dict[tuple[str, str], dict[str, Any]] = {}
+
+    def add(self, problems: list[dict[str, Any]]) -> None:
+        for problem in problems:
+            key = (problem["column"], problem["rule"])
+            known = self.found.get(key)
+            if known is None:
+                self.found[key] = dict(problem)
+            elif problem["rule"] != "required column missing":
+                known["rows"] += problem["rows"]
+                known["examples"] = (known["examples"] + problem["examples"])[:MAX_EXAMPLES]
+                known["row_numbers"] = (known["row_numbers"] + problem["row_numbers"])[
+                    :MAX_EXAMPLES
+                ]
+
+    def problems(self) -> list[dict[str, Any]]:
+        out = []
+        for problem in self.found.values():
+            examples, rows = problem["examples"], problem["row_numbers"]
+            where = f", first at row(s) {rows}" if rows else ""
+            message = f"column '{problem['column']}': {problem['rule']}" + (
+                f" in {problem['rows']} row(s), e.g. {examples}{where}" if examples else ""
+            )
+            out.append({**problem, "message": message})
+        return out
 
 
-EDGE_LEVELS = np.linspace(0, 1, 11)[1:-1]
-"""Decile levels of the PSI bin edges."""
-SAMPLE_LEVELS = np.linspace(0, 1, 101)
-"""Levels of the 101 quantiles kept as a compact reference sample (for KS)."""
-
-
-def feature_statistics(values: pd.Series, bins: int = 10) -> dict[str, Any]:
-    """Decile edges and proportions, and 101 quantiles as a compact reference sample.
-
-    One pass over the column: every quantile comes from one selection (`np.quantile` with all
-    levels at once), the proportions from one `searchsorted`, mean and std from the same array.
-    """
-    clean = values.to_numpy(dtype=float, na_value=np.nan)
-    if np.isnan(clean).any():
-        clean = clean[~np.isnan(clean)]
-    levels = EDGE_LEVELS if bins == 10 else np.linspace(0, 1, bins + 1)[1:-1]
-    both = np.quantile(clean, np.concatenate([levels, SAMPLE_LEVELS]))
-    edges = np.unique(both[: len(levels)])
-    counts = np.bincount(np.searchsorted(edges, clean, side="right"), minlength=len(edges) + 1)
-    return {
-        "edges": edges.tolist(),
-        "proportions": (counts / max(len(clean), 1)).tolist(),
-        "quantiles": both[len(levels) :].tolist(),
-        "mean": float(clean.mean()),
-        "std": float(clean.std()),
-    }
-
-
-def drift_report(frame: pd.DataFrame, baseline: dict[str, Any], threshold: float) -> dict:
-    """Per-feature PSI (the gate) and Kolmogorov-Smirnov (reported) against the baseline."""
-    from scipy.stats import ks_2samp
-
-    features: dict[str, Any] = {}
-    drifted: list[str] = []
-    for name, ref in baseline["features"].items():
-        if name not in frame:
-            continue
-        values = pd.to_numeric(frame[name], errors="coerce").dropna().to_numpy(dtype=float)
-        if len(values) == 0:
-            continue
-        edges = np.asarray(ref["edges"], dtype=float)
-        counts = np.bincount(np.searchsorted(edges, values, side="right"), minlength=len(edges) + 1)
-        value = psi(ref["proportions"], counts / len(values))
-        ks = ks_2samp(values, np.asarray(ref["quantiles"], dtype=float))
-        features[name] = {
-            "psi": round(value, 6),
-            "ks_statistic": round(float(ks.statistic), 6),
-            "ks_pvalue": float(ks.pvalue),
-            "drifted": value > threshold,
-        }
-        if value > threshold:
-            drifted.append(name)
-    return {
-        "status": "failed" if drifted else "passed",
-        "threshold": threshold,
-        "statistic": "psi",
-        "drifted": drifted,
-        "features": features,
-    }
+def contract_problems(frame: pd.DataFrame, contract: dict[str, Any]) -> list[dict[str, Any]]:
+    """One problem per (column, rule) the table in memory breaks, with a count, example values
+    and the first row numbers (0-based, the frame's index)."""
+    log = ProblemLog()
+    log.add(_chunk_problems(frame, contract))
+    return log.problems()
 
 
 def validate(
-    data: Path, *, contract: dict[str, Any], baseline: dict[str, Any] | None, drift_threshold: float
+    data: Path,
+    *,
+    contract: dict[str, Any],
+    baseline: dict[str, Any] | None,
+    drift_threshold: float,
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
 ) -> dict[str, Any]:
-    """The full validation report for the batch at `data`."""
-    frame = read_table(data)
+    """The full validation report for the batch at `data`, read `chunk_rows` rows at a time."""
+    drift = None
+    if baseline is not None:
+        known = baseline.get("features", {})
+        features = [c for c in feature_columns(contract) if c in known]
+        drift = DriftAccumulator({"features": {c: known[c] for c in features}})
+    log = ProblemLog()
+    rows = 0
+    for chunk in iter_chunks(data, None, chunk_rows):
+        rows += len(chunk)
+        log.add(_chunk_problems(chunk, contract))
+        if drift is not None:
+            drift.add(chunk)
+        del chunk  # before the next one is read
     report: dict[str, Any] = {
         "data": str(data),
         "data_hash": data_hash(data),
-        "rows": len(frame),
+        "rows": rows,
+        "chunk_rows": chunk_rows,
         "contract": contract.get("name"),
         "problems": [],
     }
-    if frame.empty:
+    if rows == 0:
         report["problems"].append(
             {
                 "column": "*",
                 "rule": "batch is empty",
                 "rows": 0,
                 "examples": [],
+                "row_numbers": [],
                 "message": "the batch has no rows",
             }
         )
-    report["problems"] += contract_problems(frame, contract)
-    if baseline is None:
+    report["problems"] += log.problems()
+    if drift is None:
         report["drift"] = {
             "status": "skipped",
             "reason": "no baseline of accepted training data",
             "threshold": drift_threshold,
         }
     else:
-        features = [c for c in feature_columns(contract) if c in baseline.get("features", {})]
-        report["drift"] = drift_report(
-            frame[[c for c in features if c in frame]],
-            {"features": {c: baseline["features"][c] for c in features}},
-            drift_threshold,
-        )
+        report["drift"] = drift.report(drift_threshold)
         for name in report["drift"]["drifted"]:
             value = report["drift"]["features"][name]["psi"]
             report["problems"].append(
                 {
                     "column": name,
                     "rule": "distribution drift",
-                    "rows": len(frame),
+                    "rows": rows,
                     "examples": [],
+                    "row_numbers": [],
                     "message": f"column '{name}': distribution drift, PSI {value:.3f} > "
                     f"threshold {drift_threshold}",
                 }
@@ -269,6 +260,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--report-dir", type=Path, required=True)
     parser.add_argument("--contract", default="")
     parser.add_argument("--drift-threshold", type=float, default=0.2)
+    parser.add_argument(
+        "--chunk-rows", type=int, default=DEFAULT_CHUNK_ROWS, help="rows held at a time"
+    )
     args = parser.parse_args(argv)
     try:
         report = validate(
@@ -276,6 +270,7 @@ def main(argv: list[str] | None = None) -> int:
             contract=load_contract(args.contract),
             baseline=find_baseline(args.baseline),
             drift_threshold=args.drift_threshold,
+            chunk_rows=args.chunk_rows,
         )
     except StepError as exc:
         print(f"validate-data: {exc}", file=sys.stderr)
