@@ -97,7 +97,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.onprem import images
-from components.onprem.charts import CHART_IMAGES, with_digests
+from components.onprem.charts import CHART_IMAGES, unknown_digest_refs, with_digests
 from components.onprem.operators import (
     CHARTS,
     KSERVE_MODE,
@@ -106,7 +106,7 @@ from components.onprem.operators import (
 )
 from components.onprem.tenants import ClusterTenants, ClusterTenantsArgs, tenant
 from components.onprem.workload import labels_from_tags
-from core.config import StackSettings
+from core.config import ConfigError, Problem, StackSettings
 from core.contract import CLUSTER_BLUEPRINT, Capability
 
 NAME = CLUSTER_BLUEPRINT
@@ -165,9 +165,30 @@ def declared_outputs(settings: StackSettings) -> dict[str, Any]:
     }
 
 
+def refuse_unknown_digests(settings: StackSettings) -> None:
+    """ConfigError naming each `cluster.imageDigests` key that is no image the charts run at
+    the tag they run (a digest under it would pin nothing)."""
+    unknown = unknown_digest_refs(settings.cluster.image_digests)
+    known = ", ".join(f"{p.image.repository}:{p.image.tag}" for p in CHART_IMAGES)
+    problems = [
+        Problem(
+            f"cluster.imageDigests[{ref!r}]",
+            settings.cluster.image_digests[ref],
+            f"is keyed by no chart image at its pinned tag (the images: {known})",
+            "key each digest by an image and tag of the Chart images table in "
+            "docs/blueprints/cluster.md (a chart upgrade moves the tags: read the new digests "
+            "then)",
+        )
+        for ref in unknown
+    ]
+    if problems:
+        raise ConfigError(settings.stack_name, problems)
+
+
 def build(settings: StackSettings) -> dict[str, pulumi.Input[Any]]:
     kube, cluster = settings.kubernetes, settings.cluster
-    chart_images = with_digests(cluster.image_digests)  # refused before any resource
+    refuse_unknown_digests(settings)  # before any resource
+    chart_images = with_digests(cluster.image_digests)
     labels = labels_from_tags(settings.all_tags)
     pin = settings.environment != "dev"
     provider = k8s.Provider("cluster", context=kube.context, enable_server_side_apply=True)

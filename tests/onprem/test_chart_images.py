@@ -261,8 +261,8 @@ def test_a_cluster_stack_pins_the_digests_it_records_in_its_config(plan_for: Pla
     ("digests", "error", "message"),
     [
         # an image the charts do not run, or the tag of another chart version: pins nothing
-        ({"quay.io/jetstack/cert-manager-controller:v1.16.0": FAKE}, ArgsError, "one of the"),
-        ({"docker.io/library/nginx:1.27": FAKE}, ArgsError, "Chart images"),
+        ({"quay.io/jetstack/cert-manager-controller:v1.16.0": FAKE}, ConfigError, "no chart"),
+        ({"docker.io/library/nginx:1.27": FAKE}, ConfigError, "Chart images"),
         # not an index digest, or no tag in the key
         ({"quay.io/argoproj/argoexec:v3.6.2": "sha256:abc"}, ConfigError, "imageDigests"),
         ({"quay.io/argoproj/argoexec": FAKE}, ConfigError, "imageDigests"),
