@@ -169,9 +169,10 @@ version `latest` (nats:2.10.10 and its exporter and reloader 0.14.0), by tag.
 
 No digest is recorded yet: no public source (release notes, SBOMs, GitOps repositories pinning
 the same tag) that records the multi-arch index digest of exactly these tags was found, and a
-wrong digest fails every pull, so none is guessed. To pin one, read the index digest of the tag
-from the registry and set it as `digest` (the `tag` stays, for people and for the chart's
-version labels):
+wrong digest fails every pull, so none is guessed. One cluster records its digests in its stack
+file (`cluster.imageDigests`, applied by `with_digests`); to pin one for every cluster, read the
+index digest of the tag from the registry and set it as `digest` here (the `tag` stays, for
+people and for the chart's version labels):
 
     crane digest quay.io/jetstack/cert-manager-webhook:v1.17.2
     docker buildx imagetools inspect quay.io/jetstack/cert-manager-webhook:v1.17.2
