@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml requirements.lock requirements-scan.lock
 	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
 	@# checkov (the on-prem manifest scan) pins packaging<24 against pulumi: its own venv
 	@test -x $(SCAN)/bin/python || $(BIN)/uv venv --quiet --python $(BIN)/python $(SCAN)
-	$(BIN)/uv pip sync --quiet --python $(SCAN)/bin/python requirements-scan.lock
+	$(BIN)/uv pip sync --quiet --compile-bytecode --python $(SCAN)/bin/python requirements-scan.lock
 	@touch $(STAMP)
 
 install: $(STAMP)

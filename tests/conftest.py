@@ -9,14 +9,23 @@ on the controller and from node ids, rather than with `xdist_group` marks: with 
 and pytest-xdist 3.8 the marks are ignored (xdist suffixes the node id through a field pytest
 no longer reads, pytest-dev/pytest-xdist#1386), and the demo and the ONNX export fixture ran
 on both workers.
+
+Plans are shared between the workers too: the first worker to build a plan writes it
+(pickled) to a folder the controller creates for the run, and the other worker reads it
+instead of running the Pulumi program again.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import pickle
+import shutil
 import socket
+import tempfile
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -47,6 +56,9 @@ SHARED_SETUP: dict[str, str] = {
     "tests/serving/test_catalog.py": "catalog-registries",
     "tests/serving/test_batch.py": "batch-champion",
     "tests/unit/test_docs.py": "generated-docs",
+    # the fresh interpreter that records which pipeline SDKs a plan imports
+    "tests/pipelines/test_compile_cache.py::test_a_plan_with": "sdk-probe",
+    "tests/pipelines/test_compile_cache.py::test_a_miss": "sdk-probe",
 }
 """Node id prefix -> the one xdist worker group its tests run in (the rest spread freely)."""
 
@@ -72,20 +84,67 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     return SharedSetupScheduling(config, log)
 
 
+_SHARED_PLANS: Path | None = None
+"""The run's folder of pickled plans, on an xdist worker (None without xdist)."""
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    global _SHARED_PLANS
+    worker_input = getattr(config, "workerinput", None)
+    if worker_input is not None and worker_input.get("mlops_plans"):
+        _SHARED_PLANS = Path(worker_input["mlops_plans"])
+    elif worker_input is None and config.getoption("dist", "no") != "no":
+        config.mlops_plans = tempfile.mkdtemp(prefix="mlops-test-plans-")  # type: ignore[attr-defined]
+
+
+@pytest.hookimpl(optionalhook=True)  # an xdist hook, on the controller
+def pytest_configure_node(node: Any) -> None:
+    node.workerinput["mlops_plans"] = getattr(node.config, "mlops_plans", "")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if getattr(config, "mlops_plans", None):
+        shutil.rmtree(config.mlops_plans, ignore_errors=True)
+
+
+def _shared_path(key: str) -> Path | None:
+    if _SHARED_PLANS is None:
+        return None
+    return _SHARED_PLANS / f"{hashlib.sha256(key.encode()).hexdigest()[:32]}.pickle"
+
+
+def _build(key: str, stack: str, overrides: dict[str, Any]) -> Plan:
+    """Run the plan, keep its compile-cache lookups, and leave it for the other worker."""
+    with compile_cache.recording() as calls:
+        plan = run_plan(stack, overrides=overrides or None)
+    _LOOKUPS[key] = tuple(calls)
+    path = _shared_path(key)
+    if path is not None and not path.exists():
+        partial = path.with_suffix(f".{os.getpid()}.partial")
+        partial.write_bytes(pickle.dumps(plan, protocol=pickle.HIGHEST_PROTOCOL))
+        partial.replace(path)  # whole or absent: the other worker never reads half a plan
+    return plan
+
+
 def get_plan(stack: str, **overrides: Any) -> Plan:
     key = json.dumps([stack, overrides], sort_keys=True)
     if key not in _PLANS:
-        with compile_cache.recording() as calls:
-            _PLANS[key] = run_plan(stack, overrides=overrides or None)
-        _LOOKUPS[key] = tuple(calls)
+        path = _shared_path(key)
+        if path is not None and path.exists():
+            _PLANS[key] = pickle.loads(path.read_bytes())
+        else:
+            _PLANS[key] = _build(key, stack, overrides)
     return _PLANS[key]
 
 
 def plan_lookups(stack: str) -> tuple[Any, ...]:
     """The compile-cache lookups (`pipelines.compilers.cache.Lookup`: artifact, hit, ...)
-    that the shared plan of `stack` made."""
-    get_plan(stack)
-    return _LOOKUPS[json.dumps([stack, {}], sort_keys=True)]
+    that the shared plan of `stack` made (built here if this worker read it from disk: the
+    lookups recompile, so they are not shared)."""
+    key = json.dumps([stack, {}], sort_keys=True)
+    if key not in _LOOKUPS:
+        _PLANS[key] = _build(key, stack, {})
+    return _LOOKUPS[key]
 
 
 @pytest.fixture

@@ -99,7 +99,22 @@ class Finding:
 
 _SEGMENT = re.compile(r"^(?P<key>[^\[\]]+)(?:\[(?P<index>\*|\d+)\])?$")
 _QUOTED = re.compile(r'\["([^"]+)"\]')
-MISSING: Any = object()
+
+
+class _Missing:
+    """The value at a path that does not exist. One instance, kept by copy and pickle (a
+    plan read back from disk compares with `is MISSING` as the one that built it)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "MISSING"
+
+    def __reduce__(self) -> str:
+        return "MISSING"
+
+
+MISSING: Any = _Missing()
 
 
 def _segments(path: str) -> list[str]:

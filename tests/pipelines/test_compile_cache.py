@@ -156,25 +156,27 @@ PROBE = textwrap.dedent(
     """
     import json, os, sys
     from mlops.plan import run_plan
-    seen = {}
-    for stack in sys.argv[1:]:
+    seen = []
+    for arg in sys.argv[1:]:
+        cache, stack = arg.split(":")
+        os.environ["MLOPS_COMPILE_CACHE"] = cache
         run_plan(stack)
-        seen[stack] = sorted(
-            {m.split(".")[0] if m.split(".")[0] != "azure" else "azure.ai.ml"
-             for m in sys.modules if m.startswith(("sagemaker", "azure.ai.ml", "hera"))}
-        )
+        sdks = {m.split(".")[0] if m.split(".")[0] != "azure" else "azure.ai.ml"
+                for m in sys.modules if m.startswith(("sagemaker", "azure.ai.ml", "hera"))}
+        seen.append([arg, sorted(sdks)])
     print(json.dumps(seen))
     """
 )
 
 
-def _imports(*stacks: str, cache_on: bool) -> dict[str, list[str]]:
-    env = {**os.environ, "MLOPS_COMPILE_CACHE": "on" if cache_on else "off"}
+def _imports(*plans: str) -> list[list[Any]]:
+    """[["on:acme-prod", [SDKs loaded after it]], ...]: the pipeline SDKs in a fresh
+    interpreter after each plan, in order (`on:` with the compile cache, `off:` without)."""
     out = subprocess.run(
-        [sys.executable, "-c", PROBE, *stacks],
+        [sys.executable, "-c", PROBE, *plans],
         capture_output=True,
         text=True,
-        env=env,
+        env={k: v for k, v in os.environ.items() if k != "MLOPS_COMPILE_CACHE"},
         cwd=PROJECT_ROOT,
         timeout=600,
         check=True,
@@ -182,16 +184,19 @@ def _imports(*stacks: str, cache_on: bool) -> dict[str, list[str]]:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def test_a_plan_with_current_artifacts_imports_no_pipeline_sdk() -> None:
-    # one stack per compiler: acme-prod has the SageMaker pipeline and batch definitions,
-    # contoso-dev the Azure ML job and components (as contoso-prod, at half the plan's cost)
-    assert _imports("acme-prod", "contoso-dev", "globex-prod", cache_on=True) == {
-        "acme-prod": [],
-        "contoso-dev": [],
-        "globex-prod": [],
-    }
+@pytest.fixture(scope="module")
+def sdk_probe() -> list[list[Any]]:
+    """One interpreter: a hit for one stack per compiler, then a miss for SageMaker's. The
+    hits load no SDK, so the set after the miss is what the miss alone imported."""
+    # acme-prod has the SageMaker pipeline and batch definitions, contoso-dev the Azure ML
+    # job and components (as contoso-prod, at half the plan's cost), globex-prod the Argo one
+    return _imports("on:acme-prod", "on:contoso-dev", "on:globex-prod", "off:acme-prod")
 
 
-def test_a_miss_imports_only_its_platforms_sdk() -> None:
-    assert _imports("acme-prod", cache_on=False) == {"acme-prod": ["sagemaker"]}
-    assert _imports("contoso-dev", cache_on=False) == {"contoso-dev": ["azure.ai.ml"]}
+def test_a_plan_with_current_artifacts_imports_no_pipeline_sdk(sdk_probe: list) -> None:
+    assert sdk_probe[:3] == [["on:acme-prod", []], ["on:contoso-dev", []], ["on:globex-prod", []]]
+
+
+def test_a_miss_imports_only_its_platforms_sdk(sdk_probe: list) -> None:
+    assert sdk_probe[3] == ["off:acme-prod", ["sagemaker"]]
+    assert _imports("off:contoso-dev") == [["off:contoso-dev", ["azure.ai.ml"]]]
