@@ -50,14 +50,17 @@ def seed_sqlite_store(tracking_uri: str) -> None:
     if "?" in tracking_uri or not path.is_absolute() or path.exists():
         return
     empty = _empty_store()
+    if empty is not None and not empty.exists():  # its temporary directory was cleaned up
+        _empty_store.cache_clear()
+        empty = _empty_store()
     if empty is None:
         return
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(f".{path.name}.{os.getpid()}.seeding")
-    shutil.copyfile(empty, partial)
     try:
+        shutil.copyfile(empty, partial)
         os.link(partial, path)  # fails if another process created the store meanwhile
-    except OSError:  # created meanwhile, or no hard links here: MLflow creates it
+    except OSError:  # created meanwhile, no hard links or no space here: MLflow creates it
         pass
     finally:
-        partial.unlink()
+        partial.unlink(missing_ok=True)
