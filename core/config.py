@@ -1275,6 +1275,11 @@ def project_root(start: Path | None = None) -> Path:
     return PROJECT_ROOT
 
 
+YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+"""The safe loader, in libyaml when PyYAML has it (the same documents, about 10x faster: every
+command reads Pulumi.yaml and a stack file, `mlops docs` and `mlops plans` every stack's)."""
+
+
 def stack_file(stack: str, root: Path = PROJECT_ROOT) -> Path:
     """Where the stack file of `stack` is (or would be) in the project at `root`."""
     return root / f"Pulumi.{stack}.yaml"
@@ -1296,7 +1301,7 @@ def read_stack_file(path: Path) -> tuple[dict[str, Any], set[str]]:
     """The `config:` block of a stack file and the keys stored as `secure:` values.
     Secure values cannot be decrypted offline; they read as `[secret]`."""
     try:
-        doc = yaml.safe_load(path.read_text()) or {}
+        doc = yaml.load(path.read_text(), Loader=YAML_LOADER) or {}
     except yaml.YAMLError as exc:
         raise ConfigError(
             path.stem.removeprefix("Pulumi."),
@@ -1318,7 +1323,7 @@ def apply_project_defaults(values: dict[str, Any], root: Path = PROJECT_ROOT) ->
     """Add the defaults Pulumi.yaml declares for keys the stack file does not set, as the
     Pulumi CLI does before it runs the program."""
     project = (
-        yaml.safe_load((root / "Pulumi.yaml").read_text())
+        yaml.load((root / "Pulumi.yaml").read_text(), Loader=YAML_LOADER)
         if (root / "Pulumi.yaml").exists()
         else {}
     )

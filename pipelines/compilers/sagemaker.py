@@ -81,6 +81,13 @@ def _offline_env(region: str) -> Iterator[None]:
             original.__func__(sagemaker_config)
 
     SageMakerConfig.validate_sagemaker_config = staticmethod(validate)
+    # ProcessingStep and TransformStep build a LocalSagemakerClient() only to read one method's
+    # name; each builds a LocalSession with its own boto3 session, s3 client and resource, and
+    # loads the service models again (0.2-0.4 s a step). The stand-in has the same methods.
+    from sagemaker.mlops.workflow import steps as steps_mod
+
+    local_client = steps_mod.LocalSagemakerClient
+    steps_mod.LocalSagemakerClient = _name_only_local_client(local_client)
     # The SDK's modules set their own DEBUG/INFO levels; while building, its chatter ("No Job
     # being started", "Popping out ...Name") is expected, so only errors get through.
     previous = logging.root.manager.disable
@@ -92,11 +99,24 @@ def _offline_env(region: str) -> Iterator[None]:
     finally:
         logging.disable(previous)
         SageMakerConfig.validate_sagemaker_config = original
+        steps_mod.LocalSagemakerClient = local_client
         for key, value in saved.items():
             if value is None:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+
+
+@functools.cache
+def _name_only_local_client(local_client: type) -> type:
+    """`local_client` (the SDK's LocalSagemakerClient) without its session: the steps only
+    read `.create_processing_job.__name__` and `.create_transform_job.__name__` from it."""
+
+    class NameOnlyLocalClient(local_client):  # type: ignore[misc, valid-type]
+        def __init__(self) -> None:
+            pass
+
+    return NameOnlyLocalClient
 
 
 @functools.cache

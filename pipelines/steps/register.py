@@ -43,6 +43,7 @@ from pipelines.steps._common import (
     split_file,
     write_json,
 )
+from pipelines.steps._mlflow_db import seed_sqlite_store
 from pipelines.steps.onnx_parity import ExportResult, export_model
 
 APPROVALS = ("approved", "pending")
@@ -123,6 +124,7 @@ def register(
     from mlflow.tracking import MlflowClient
 
     facts = lineage(model, evaluation, gate, report, pipeline_run_id)
+    seed_sqlite_store(tracking_uri)
     client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
     try:
         client.get_registered_model(model_name)

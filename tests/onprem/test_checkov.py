@@ -23,6 +23,7 @@ from tests.conftest import get_plan
 from tests.schemas import manifest
 
 STACKS = ("globex-dev", "globex-prod", "globex-cluster")
+DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # libyaml: the same YAML, 10x faster
 SCAN_PYTHON = Path(sys.prefix) / "scan" / "bin" / "python"
 RUNNER = """
 import json, sys
@@ -76,9 +77,9 @@ def scan(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         for i, r in enumerate(get_plan(stack).records):
             if r.custom and r.type.startswith("kubernetes:") and ":helm.sh/" not in r.type:
                 path = root / stack / f"{i:03d}-{r.name}.yaml"
-                path.write_text(yaml.safe_dump(manifest(r), sort_keys=False))
+                path.write_text(yaml.dump(manifest(r), Dumper=DUMPER, sort_keys=False))
     (root / "canary").mkdir()
-    (root / "canary" / "pod.yaml").write_text(yaml.safe_dump(CANARY, sort_keys=False))
+    (root / "canary" / "pod.yaml").write_text(yaml.dump(CANARY, Dumper=DUMPER, sort_keys=False))
     env = {**os.environ, "BC_SKIP_MAPPING": "TRUE", "CHECKOV_RUN_SCA_PACKAGE_SCAN_V2": "false"}
     out = subprocess.run(
         [str(SCAN_PYTHON), "-c", RUNNER, str(root)],
