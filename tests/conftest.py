@@ -53,8 +53,12 @@ SHARED_SETUP: dict[str, str] = {
     "tests/release/test_release_aws.py": "release-aws",
     "tests/onprem/test_bridge.py": "onprem-bridge",
     "tests/onprem/test_checkov.py": "checkov-scan",
-    "tests/serving/test_catalog.py": "catalog-registries",
-    "tests/serving/test_batch.py": "batch-champion",
+    # the serving tests' session fixture `run` (a local pipeline run: tests/serving/conftest.py)
+    "tests/serving/test_batch.py": "serving-champion",
+    "tests/serving/test_catalog.py": "serving-champion",
+    "tests/serving/test_export.py": "serving-champion",
+    "tests/serving/test_explain.py": "serving-champion",
+    "tests/serving/test_scoring.py": "serving-champion",
     "tests/unit/test_docs.py": "generated-docs",
     # the fresh interpreter that records which pipeline SDKs a plan imports
     "tests/pipelines/test_compile_cache.py::test_a_plan_with": "sdk-probe",
