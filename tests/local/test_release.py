@@ -24,6 +24,7 @@ from typer.testing import CliRunner
 
 from mlops.cli_local import app
 from pipelines.local import default_tracking_uri
+from pipelines.loop.demo import DemoResult
 from pipelines.loop.traffic import Traffic, payload
 from pipelines.release import ReleaseError
 from pipelines.release.local import (
@@ -262,9 +263,10 @@ def own_router(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Endpoint]:
 
 
 @pytest.fixture()
-def own_endpoint(own_router: Endpoint, demo_workdir: Path) -> Endpoint:
-    """The module's endpoint serving version 2 alone, whatever the previous test released
-    (version 2 started afresh when that release retired it; every other version stopped)."""
+def own_endpoint(own_router: Endpoint, demo: DemoResult, demo_workdir: Path) -> Endpoint:
+    """The module's endpoint serving version 2 alone (the demo's), whatever the previous test
+    released (version 2 started afresh when that release retired it; every other version
+    stopped)."""
     versions = own_router.state()["versions"]
     if "2" not in versions:
         source = describe_version(default_tracking_uri(demo_workdir), NAME, "2")["source"]
@@ -292,7 +294,7 @@ def _release_under_traffic(
                 model_name=NAME,
                 version=version,
                 endpoint=ep,
-                plan=RolloutPlan(strategy="canary", step_percent=50, bake_seconds=2.5),
+                plan=RolloutPlan(strategy="canary", step_percent=50, bake_seconds=1.0),
             )
         finally:
             stop.set()
