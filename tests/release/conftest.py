@@ -125,7 +125,8 @@ class _HookHandler(socketserver.StreamRequestHandler):
     def handle(self) -> None:
         request = json.loads(self.rfile.read())
         try:
-            assert self.server.play is not None, "no hook installed"
+            if self.server.play is None:
+                raise RuntimeError("PULUMI_STANDIN_UP_HOOK is set but no hook is installed")
             self.server.play(request["stack"], request["config"])
             answer = "ok"
         except Exception:  # noqa: BLE001 - the stand-in reports it as a failed update
