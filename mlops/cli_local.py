@@ -67,7 +67,9 @@ def demo(
         typer.Option("--workdir", help="Work folder, reset on each run (the step cache is kept)."),
     ] = Path(".mlops/demo"),
     port: PortOpt = 8080,
-    fast: Annotated[bool, typer.Option("--fast", help="Less traffic and shorter waits.")] = False,
+    fast: Annotated[
+        bool, typer.Option("--fast", help="Less traffic, shorter waits, one permutation repeat.")
+    ] = False,
     keep_serving: Annotated[
         bool,
         typer.Option(

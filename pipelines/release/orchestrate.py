@@ -18,6 +18,7 @@ CI uploads it as an artifact), and a tag on the registry version where the regis
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -58,6 +59,15 @@ Planner = Callable[[str, Path, Mapping[str, Any]], tuple[list[str], list[str], l
 `mlops.plan.plan_diff` in the CLI; a dry run without one lists no resources."""
 
 
+@functools.cache
+def _pulumi_cli() -> Any:
+    """The `pulumi` CLI for the Automation API, its version checked once per process rather
+    than once per stack driver (`mlops promote` opens one for each of its two stacks)."""
+    from pulumi import automation as auto
+
+    return auto.PulumiCommand()
+
+
 class AutomationDriver:
     """The stack through the Pulumi Automation API (which runs the `pulumi` CLI in `root`)."""
 
@@ -68,7 +78,9 @@ class AutomationDriver:
         self._root = root
         try:
             # The program refuses an apply that does not come through here (GUARD_ENV).
-            workspace = auto.LocalWorkspace(work_dir=str(root), env_vars={GUARD_ENV: stack})
+            workspace = auto.LocalWorkspace(
+                work_dir=str(root), env_vars={GUARD_ENV: stack}, pulumi_command=_pulumi_cli()
+            )
             self._stack = auto.Stack.select(stack, workspace)
         except FileNotFoundError as exc:
             raise ReleaseError(

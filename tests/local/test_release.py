@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -23,6 +24,7 @@ from typer.testing import CliRunner
 
 from mlops.cli_local import app
 from pipelines.local import default_tracking_uri
+from pipelines.loop.demo import DemoResult
 from pipelines.loop.traffic import Traffic, payload
 from pipelines.release import ReleaseError
 from pipelines.release.local import (
@@ -248,18 +250,32 @@ def _overflowing_scaler(folder: Path) -> None:
         cloudpickle.dump(model, fh)
 
 
-@pytest.fixture()
-def own_endpoint(demo_workdir: Path, tmp_path: Path):
-    """A fresh endpoint serving version 2 (two workers), so these releases leave the session's
-    endpoint alone."""
-    source = describe_version(default_tracking_uri(demo_workdir), NAME, "2")["source"]
-    ep = start_endpoint(tmp_path / "own", port=0, workers=2)
+@pytest.fixture(scope="module")
+def own_router(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Endpoint]:
+    """An endpoint of this module's own (two workers per version), so the releases under
+    traffic leave the session's endpoint alone. Its router and warm spare start once; each
+    test gets it back serving version 2 alone (`own_endpoint`)."""
+    ep = start_endpoint(tmp_path_factory.mktemp("own"), port=0, workers=2)
     try:
-        ep.add_version("2", source)
-        ep.set_traffic({"2": 100})
         yield ep
     finally:
         ep.stop()
+
+
+@pytest.fixture()
+def own_endpoint(own_router: Endpoint, demo: DemoResult, demo_workdir: Path) -> Endpoint:
+    """The module's endpoint serving version 2 alone (the demo's), whatever the previous test
+    released (version 2 started afresh when that release retired it; every other version
+    stopped)."""
+    versions = own_router.state()["versions"]
+    if "2" not in versions:
+        source = describe_version(default_tracking_uri(demo_workdir), NAME, "2")["source"]
+        own_router.add_version("2", source)
+    own_router.set_traffic({"2": 100})
+    for version in versions:
+        if version != "2":
+            own_router.remove_version(version, drain_seconds=0)
+    return own_router
 
 
 def _release_under_traffic(
@@ -278,7 +294,7 @@ def _release_under_traffic(
                 model_name=NAME,
                 version=version,
                 endpoint=ep,
-                plan=RolloutPlan(strategy="canary", step_percent=50, bake_seconds=2.5),
+                plan=RolloutPlan(strategy="canary", step_percent=50, bake_seconds=1.0),
             )
         finally:
             stop.set()

@@ -9,21 +9,23 @@ the test environment, so this script answers the commands the release code makes
   `Pulumi.<stack>.yaml` in the working directory and fails like the CLI otherwise;
 - `config get/set/rm [--path]` read and write the `config:` block of `Pulumi.<stack>.yaml`,
   as the CLI does for plain values;
-- `up` runs the optional hook $PULUMI_STANDIN_UP_HOOK (a Python file; it gets the stack name
-  and its config as JSON on argv and plays what Pulumi would change in the cloud, e.g. a moto
-  server), exits 255 when the hook does, and records the stack outputs in $PULUMI_STANDIN_STATE;
+- `up` asks the test's hook, when $PULUMI_STANDIN_UP_HOOK names one (host:port of the
+  `conftest.hook` server in the test process: it gets the stack name and its config and plays
+  what Pulumi would change in the cloud, e.g. on a moto server), exits 255 when the hook fails,
+  and records the stack outputs in $PULUMI_STANDIN_STATE;
 - `stack output --json` prints those outputs (seeded by the test, modelVersion from config).
+
+It runs once per Automation API call (a dozen per release), so it starts lean: the fixture runs
+it with `python -S` and it imports PyYAML from $PULUMI_STANDIN_SITE only for the commands that
+read or write a stack file.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
-from pathlib import Path
-
-import yaml
+import types
 
 args = [a for a in sys.argv[1:] if a != "--non-interactive"]
 with open(os.environ["PULUMI_STANDIN_LOG"], "a", encoding="utf-8") as log:
@@ -34,17 +36,50 @@ def opt(name: str) -> str | None:
     return args[args.index(name) + 1] if name in args else None
 
 
-def stack_file() -> Path:
-    return Path.cwd() / f"Pulumi.{opt('--stack')}.yaml"
+def stack_file() -> str:
+    return os.path.join(os.getcwd(), f"Pulumi.{opt('--stack')}.yaml")
+
+
+def pyyaml() -> types.ModuleType:
+    """PyYAML, from the test environment's site-packages (the stand-in runs with `python -S`)."""
+    sys.path.append(os.environ["PULUMI_STANDIN_SITE"])
+    import yaml
+
+    return yaml
 
 
 def load() -> dict:
-    return yaml.safe_load(stack_file().read_text()) or {}
+    with open(stack_file(), encoding="utf-8") as fh:
+        return pyyaml().safe_load(fh) or {}
+
+
+def save(doc: dict) -> None:
+    with open(stack_file(), "w", encoding="utf-8") as fh:
+        fh.write(pyyaml().safe_dump(doc, sort_keys=False))
 
 
 def state() -> dict:
-    path = Path(os.environ["PULUMI_STANDIN_STATE"])
-    return json.loads(path.read_text()) if path.exists() else {}
+    path = os.environ["PULUMI_STANDIN_STATE"]
+    if not os.path.exists(path):
+        return {}
+    with open(path, encoding="utf-8") as fh:
+        return json.load(fh)
+
+
+def up_hook(stack: str, config: dict) -> bool:
+    """Ask the test's hook server (conftest.hook) to play the update; True when it succeeded,
+    else its error is written to stderr, as a failed update's is."""
+    import socket
+
+    host, port = os.environ["PULUMI_STANDIN_UP_HOOK"].rsplit(":", 1)
+    with socket.create_connection((host, int(port))) as conn:
+        conn.sendall(json.dumps({"stack": stack, "config": config}).encode())
+        conn.shutdown(socket.SHUT_WR)
+        answer = b"".join(iter(lambda: conn.recv(65536), b"")).decode()
+    if answer == "ok":
+        return True
+    sys.stderr.write(answer)
+    return False
 
 
 def positional(after: int) -> list[str]:
@@ -89,7 +124,7 @@ def get_path(config: dict, key: str, path: bool):
 if args[:1] == ["version"]:
     print("v3.200.0")
 elif args[:2] == ["stack", "select"]:
-    if not stack_file().exists():
+    if not os.path.exists(stack_file()):
         sys.stderr.write(f"error: no stack named '{opt('--stack')}' found\n")
         sys.exit(255)
 elif args[:2] in (["config", "get"], ["config", "set"], ["config", "rm"]):
@@ -112,21 +147,17 @@ elif args[:2] in (["config", "get"], ["config", "set"], ["config", "rm"]):
         )
     else:
         set_path(config, values[0], values[1] if args[1] == "set" else None, path)
-        stack_file().write_text(yaml.safe_dump(doc, sort_keys=False))
+        save(doc)
 elif args[:1] == ["up"]:
     config = load().get("config") or {}
-    hook = os.environ.get("PULUMI_STANDIN_UP_HOOK")
-    if hook:
-        done = subprocess.run(
-            [sys.executable, hook, opt("--stack"), json.dumps(config)], check=False
-        )
-        if done.returncode:
-            sys.stderr.write("error: update failed\n")
-            sys.exit(255)
+    if os.environ.get("PULUMI_STANDIN_UP_HOOK") and not up_hook(opt("--stack"), config):
+        sys.stderr.write("error: update failed\n")
+        sys.exit(255)
     st = state()
     outputs = st.setdefault("outputs", {})
     outputs["modelVersion"] = str(config.get("mlops:model") or "")
-    Path(os.environ["PULUMI_STANDIN_STATE"]).write_text(json.dumps(st))
+    with open(os.environ["PULUMI_STANDIN_STATE"], "w", encoding="utf-8") as fh:
+        fh.write(json.dumps(st))
     print(f"Updating ({opt('--stack')})\nResources:\n    1 updated\n")
 elif args[:3] == ["stack", "output", "--json"]:
     print(json.dumps(state().get("outputs", {})))

@@ -1,11 +1,17 @@
 """`mlops release` / `mlops promote` on SageMaker: the model package group and endpoint live in
-a moto server (so the stand-in `pulumi`'s `up` hook, a separate process, can play Pulumi's
-endpoint update against the same state); the Automation API runs the recording stand-in
-`pulumi` that the `standin` fixture puts on PATH (see conftest.py)."""
+a moto server (one per module, reset before each test), which the release code reaches over
+HTTP as it would reach SageMaker; the Automation API runs the recording stand-in `pulumi` that
+the `standin` fixture puts on PATH, and its `up` hook (`play_up`) plays Pulumi's endpoint
+update against the same server (see conftest.py)."""
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
+import os
+import uuid
+from typing import Any
 
 import boto3
 import pytest
@@ -23,29 +29,36 @@ from tests.release.conftest import hook, in_github_actions, restore_stack_file
 REGION, ACCOUNT = "eu-west-1", "123456789012"
 DEV_GROUP, PROD_GROUP = "acme-dev-models", "acme-prod-models"
 
-# Plays `pulumi up` for the endpoint: serves the pinned package; when the pinned version is
-# FAIL_VERSION, SageMaker's alarm rollback leaves the endpoint on ROLLED_BACK_TO instead.
-UP_HOOK = """
-import os, uuid, boto3
-version = CONFIG.get("mlops:model")
-sm = boto3.client("sagemaker", region_name="eu-west-1")
-group = STACK + "-models"
-endpoint = STACK + "-endpoint"
-if version:
+
+def play_up(sm: Any, stack: str, config: dict[str, Any]) -> None:
+    """Plays `pulumi up` for the endpoint: serves the pinned package; when the pinned version is
+    $FAIL_VERSION, SageMaker's alarm rollback leaves the endpoint on $ROLLED_BACK_TO instead."""
+    version = config.get("mlops:model")
+    if not version:
+        return
+    group, endpoint = f"{stack}-models", f"{stack}-endpoint"
     served = os.environ["ROLLED_BACK_TO"] if version == os.environ.get("FAIL_VERSION") else version
-    arn = f"arn:aws:sagemaker:eu-west-1:123456789012:model-package/{group}/{served}"
+    arn = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model-package/{group}/{served}"
     name = "m-" + uuid.uuid4().hex[:8]
-    sm.create_model(ModelName=name, ExecutionRoleArn="arn:aws:iam::123456789012:role/serving",
-                    PrimaryContainer={"ModelPackageName": arn})
-    sm.create_endpoint_config(EndpointConfigName=name, ProductionVariants=[{
-        "VariantName": "AllTraffic", "ModelName": name, "InitialInstanceCount": 1,
-        "InstanceType": "ml.m5.large"}])
-    try:
+    sm.create_model(
+        ModelName=name,
+        ExecutionRoleArn=f"arn:aws:iam::{ACCOUNT}:role/serving",
+        PrimaryContainer={"ModelPackageName": arn},
+    )
+    sm.create_endpoint_config(
+        EndpointConfigName=name,
+        ProductionVariants=[
+            {
+                "VariantName": "AllTraffic",
+                "ModelName": name,
+                "InitialInstanceCount": 1,
+                "InstanceType": "ml.m5.large",
+            }
+        ],
+    )
+    with contextlib.suppress(Exception):
         sm.delete_endpoint(EndpointName=endpoint)
-    except Exception:
-        pass
     sm.create_endpoint(EndpointName=endpoint, EndpointConfigName=name)
-"""
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +71,7 @@ def moto_url():
 
 
 @pytest.fixture
-def aws(moto_url, monkeypatch, tmp_path, standin):
+def aws(moto_url, monkeypatch, standin, hook_server):
     requests.post(f"{moto_url}/moto-api/reset", timeout=10)
     for key, value in {
         "AWS_ENDPOINT_URL": moto_url,
@@ -71,7 +84,7 @@ def aws(moto_url, monkeypatch, tmp_path, standin):
     sm = boto3.client("sagemaker", region_name=REGION)
     for group in (DEV_GROUP, PROD_GROUP):
         sm.create_model_package_group(ModelPackageGroupName=group)
-    hook(tmp_path, monkeypatch, UP_HOOK)
+    hook(hook_server, monkeypatch, functools.partial(play_up, sm))
     standin.seed_outputs({"endpointName": "acme-dev-endpoint"})
     return sm
 
